@@ -1,0 +1,236 @@
+"""Argument dataclasses shared by the three task entry points, and the exit configuration.
+
+Exit settings live on the model config (as top-level fields, the layout the published code's
+`update_autoconfig` wrote, so its checkpoints load unchanged). A CLI flag that is given overrides the
+checkpoint's value; a flag that is not given keeps it. `AdditionalArguments` therefore defaults to
+None everywhere and `EXIT_DEFAULTS` holds the real defaults.
+"""
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+
+from transformers import Seq2SeqTrainingArguments
+
+LOSS_FNS = ("ce", "weighted_ce", "shallowdeep_ce", "shallowdeep_kd_last", "shallowdeep_kd_unif", "shallowdeep_kd_dyna")
+CONF_TYPES = ("softmax", "softmax_max", "state", "meta")
+
+# The published defaults (FREE_SPEC.md section 5.1), plus our additions at the end.
+EXIT_DEFAULTS = {
+    "deploy_scenario": False,
+    "use_synchronize": False,  # published default True needs CUDA; we time whole calls instead
+    "output_hidden_states_decoder": False,
+    "intermediate_loss_fn": None,
+    "distill_layer_alpha": None,
+    "do_layer_transformation": False,
+    "static_exit_layer": None,
+    "use_early_exit": False,
+    "exit_conf_type": None,
+    "exit_conf_threshold": 1.0,
+    "exit_position_temp": None,
+    "exit_min_layer": None,
+    "train_meta_cm_head": False,
+    "use_shallow_deep": False,
+    "shallow_exit_layer": None,
+    "shallow2deep_conf_type": None,
+    "shallow2deep_conf_threshold": 1.0,
+    "parallel_gen_token": True,
+    "copy_skipped_hidden_states": False,
+    "parallel_causal_mask": True,
+    "rollback_conf_threshold": None,
+    "use_adapt_threshold": False,
+    "use_lora": False,
+    "lora_rank": 8,
+    "lora_alpha": 8,
+    "lora_dropout": 0.1,
+    "lora_target_modules": None,
+}
+# Fields that describe training only; they are not written to the config.
+_TRAIN_ONLY = ("use_lora", "lora_rank", "lora_alpha", "lora_dropout", "lora_target_modules")
+
+
+def _opt(help_text, **kw):
+    return field(default=None, metadata={"help": help_text, **kw})
+
+
+@dataclass
+class AdditionalArguments:
+    """Early-exit flags, named as in the published code. Unset flags keep the checkpoint's value."""
+
+    deploy_scenario: bool | None = _opt("Evaluate at batch size 1 with wall time around whole generate calls.")
+    use_synchronize: bool | None = _opt("Accepted for compatibility; timing never syncs per operation.")
+    output_hidden_states_decoder: bool | None = _opt(
+        "Collect every decoder layer's normalised hidden state (needed by intermediate losses and the meta head)."
+    )
+    intermediate_loss_fn: str | None = _opt("Exit loss.", choices=LOSS_FNS)
+    distill_layer_alpha: float | None = _opt("Weight of the hidden-state distillation term (MSE) in *_kd_* losses.")
+    do_layer_transformation: bool | None = _opt("Linear map on student hidden states inside the KD loss.")
+    static_exit_layer: int | None = _opt("Decode with the first k decoder layers only (evaluation).")
+    use_early_exit: bool | None = _opt("CALM: per-layer confidence exit.")
+    exit_conf_type: str | None = _opt("CALM confidence measure.", choices=CONF_TYPES)
+    exit_conf_threshold: float | None = _opt("CALM threshold; a token exits iff confidence > threshold.")
+    exit_position_temp: float | None = _opt("CALM decaying threshold temperature tau.")
+    exit_min_layer: int | None = _opt("First layer at which CALM may exit.")
+    train_meta_cm_head: bool | None = _opt("Train only the meta confidence head (model frozen).")
+    use_shallow_deep: bool | None = _opt("FREE: shallow-deep module.")
+    shallow_exit_layer: int | None = _opt("FREE shallow exit layer S, 1 <= S < number of decoder layers.")
+    shallow2deep_conf_type: str | None = _opt("FREE confidence measure.", choices=CONF_TYPES)
+    shallow2deep_conf_threshold: float | None = _opt("FREE threshold (initial one with --use_adapt_threshold).")
+    parallel_gen_token: bool | None = _opt("FREE synchronized parallel decoding of skipped tokens.")
+    copy_skipped_hidden_states: bool | None = _opt("FREE variant: copy the shallow state into deep K/V.")
+    parallel_causal_mask: bool | None = _opt("Causal mask inside the parallel pass.")
+    rollback_conf_threshold: float | None = _opt("FREE rollback: CE threshold on stacked shallow tokens.")
+    use_adapt_threshold: bool | None = _opt("FREE adaptive threshold (Beta mixture).")
+    use_lora: bool | None = _opt("Train with LoRA adapters (peft).")
+    lora_rank: int | None = _opt("LoRA rank (default 8).")
+    lora_alpha: int | None = _opt("LoRA alpha (default 8).")
+    lora_dropout: float | None = _opt("LoRA dropout (default 0.1).")
+    lora_target_modules: list[str] | None = field(
+        default=None, metadata={"help": "LoRA target modules, e.g. q k v o wi wo.", "nargs": "+"}
+    )
+
+    def given(self) -> dict:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    def resolved(self, config=None) -> dict:
+        """Flags given on the command line, else the checkpoint's config, else the defaults."""
+        out = dict(EXIT_DEFAULTS)
+        if config is not None:
+            out.update({k: getattr(config, k) for k in EXIT_DEFAULTS if getattr(config, k, None) is not None})
+        out.update(self.given())
+        return out
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = field(metadata={"help": "Local folder or hub id of the model."})
+    config_name: str | None = field(default=None, metadata={"help": "Config name or path, if not the model's."})
+    tokenizer_name: str | None = field(
+        default=None, metadata={"help": "Tokenizer name or path (needed for checkpoints saved without one)."}
+    )
+    cache_dir: str | None = field(default=None, metadata={"help": "Where hub downloads are stored."})
+    use_fast_tokenizer: bool = field(default=True)
+    model_revision: str = field(default="main")
+    token: str | None = field(default=None, metadata={"help": "Hub token for private models."})
+
+
+@dataclass
+class DataArguments:
+    """Fields common to the three tasks."""
+
+    dataset_name: str | None = field(default=None, metadata={"help": "Hub dataset name."})
+    dataset_config_name: str | None = field(default=None)
+    train_file: str | None = field(default=None, metadata={"help": "json, jsonl or csv file."})
+    validation_file: str | None = field(default=None)
+    test_file: str | None = field(default=None)
+    overwrite_cache: bool = field(default=False)
+    preprocessing_num_workers: int | None = field(default=None)
+    max_source_length: int = field(default=512)
+    max_target_length: int = field(default=128)
+    val_max_target_length: int | None = field(
+        default=None, metadata={"help": "Generation length in evaluation; defaults to max_target_length."}
+    )
+    pad_to_max_length: bool = field(default=False)
+    max_train_samples: int | None = field(default=None)
+    max_eval_samples: int | None = field(default=None)
+    max_predict_samples: int | None = field(default=None)
+    num_beams: int | None = field(default=None)
+    ignore_pad_token_for_loss: bool = field(default=True)
+    source_prefix: str = field(default="", metadata={"help": "Prepended to every source, e.g. 'summarize: '."})
+
+    def __post_init__(self):
+        if self.val_max_target_length is None:
+            self.val_max_target_length = self.max_target_length
+        if self.dataset_name is None and not (self.train_file or self.validation_file or self.test_file):
+            raise ValueError("Give --dataset_name or at least one of --train_file/--validation_file/--test_file.")
+        for f in (self.train_file, self.validation_file, self.test_file):
+            if f is not None and f.rsplit(".", 1)[-1] not in ("json", "jsonl", "csv"):
+                raise ValueError(f"{f}: data files must be .json, .jsonl or .csv")
+
+
+@dataclass
+class SummarizationDataArguments(DataArguments):
+    text_column: str | None = field(default=None, metadata={"help": "Source column (default per dataset)."})
+    summary_column: str | None = field(default=None, metadata={"help": "Target column (default per dataset)."})
+    lang: str | None = field(default=None)
+    lead_baseline: bool = field(
+        default=False, metadata={"help": "Also score the first sentence of each source as a baseline summary."}
+    )
+
+
+@dataclass
+class TrainingArguments(Seq2SeqTrainingArguments):
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Train into a non-empty output_dir (removed from the transformers 5 Trainer)."}
+    )
+
+
+def alias_argv(argv=None):
+    """The README of the published code spells --ouput_hidden_states_decoder; accept it."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return [a.replace("--ouput_hidden_states_decoder", "--output_hidden_states_decoder") for a in argv]
+
+
+def validate_exit_settings(s: dict, num_decoder_layers: int, training: bool = False) -> None:
+    """Raise ValueError with a readable message for impossible flag combinations."""
+    L = num_decoder_layers
+    loss = s["intermediate_loss_fn"]
+    if loss is not None and loss not in LOSS_FNS:
+        raise ValueError(f"--intermediate_loss_fn {loss!r} is not one of {LOSS_FNS}")
+    if training and loss is not None and not s["output_hidden_states_decoder"]:
+        raise ValueError(f"--intermediate_loss_fn {loss} needs --output_hidden_states_decoder True")
+    if loss is not None and loss.startswith("shallowdeep") and s["shallow_exit_layer"] is None:
+        raise ValueError(f"--intermediate_loss_fn {loss} needs --shallow_exit_layer")
+    if loss is not None and "_kd_" in loss and s["distill_layer_alpha"] is None:
+        raise ValueError(f"--intermediate_loss_fn {loss} needs --distill_layer_alpha (0.5 in the published recipes)")
+    if s["train_meta_cm_head"]:
+        if not s["output_hidden_states_decoder"]:
+            raise ValueError("--train_meta_cm_head needs --output_hidden_states_decoder True")
+        if training and loss is not None:
+            raise ValueError("--train_meta_cm_head trains the head alone: drop --intermediate_loss_fn")
+    for name in ("shallow_exit_layer", "static_exit_layer", "exit_min_layer"):
+        k = s[name]
+        if k is not None and not 1 <= k <= L - 1:
+            raise ValueError(f"--{name} {k} is outside 1..{L - 1} (the decoder has {L} layers)")
+    for name in ("exit_conf_threshold", "shallow2deep_conf_threshold"):
+        if not 0.0 <= s[name] <= 1.0:
+            raise ValueError(f"--{name} {s[name]} is outside [0, 1]")
+    if s["rollback_conf_threshold"] is not None and s["rollback_conf_threshold"] < 0:
+        raise ValueError("--rollback_conf_threshold is a cross-entropy and must be >= 0")
+    if s["distill_layer_alpha"] is not None and s["distill_layer_alpha"] < 0:
+        raise ValueError("--distill_layer_alpha must be >= 0")
+    for name in ("exit_conf_type", "shallow2deep_conf_type"):
+        if s[name] is not None and s[name] not in CONF_TYPES:
+            raise ValueError(f"--{name} {s[name]!r} is not one of {CONF_TYPES}")
+    if s["use_shallow_deep"]:
+        if s["shallow_exit_layer"] is None:
+            raise ValueError("--use_shallow_deep needs --shallow_exit_layer")
+    methods = [m for m, on in (("--static_exit_layer", s["static_exit_layer"] is not None),
+                               ("--use_early_exit", s["use_early_exit"]),
+                               ("--use_shallow_deep", s["use_shallow_deep"])) if on]
+    if len(methods) > 1 and not training:
+        raise ValueError(f"Choose one decoding method, got {' and '.join(methods)}")
+    if not s["parallel_causal_mask"] and (s["copy_skipped_hidden_states"] or s["rollback_conf_threshold"] is not None):
+        raise ValueError("--parallel_causal_mask False cannot be combined with copying or rollback")
+    if s["rollback_conf_threshold"] is not None and s["copy_skipped_hidden_states"]:
+        raise ValueError("--rollback_conf_threshold needs --copy_skipped_hidden_states False")
+    if s["use_adapt_threshold"] and not s["use_shallow_deep"] and not training:
+        raise ValueError("--use_adapt_threshold applies to FREE: add --use_shallow_deep True")
+
+
+def update_config(config, add_args: AdditionalArguments, max_answer_length=None, training=False) -> dict:
+    """Resolve the exit settings, validate them against the decoder depth and write them on the config."""
+    settings = add_args.resolved(config)
+    validate_exit_settings(settings, num_decoder_layers(config), training=training)
+    config.update({k: v for k, v in settings.items() if k not in _TRAIN_ONLY})
+    if max_answer_length is not None:
+        config.max_answer_length = max_answer_length
+    return settings
+
+
+def num_decoder_layers(config) -> int:
+    for name in ("num_decoder_layers", "decoder_layers", "num_hidden_layers", "num_layers"):
+        n = getattr(config, name, None)
+        if n is not None:
+            return n
+    raise ValueError(f"Cannot tell the decoder depth of a {type(config).__name__}")

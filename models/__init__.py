@@ -1,0 +1,100 @@
+"""Model classes and loading: local folders, hub ids, published-code checkpoints and LoRA adapters."""
+
+import json
+import logging
+import os
+
+from transformers import AutoConfig, AutoTokenizer
+
+from additional_args import update_config
+from models.modeling_t5 import EffT5ForConditionalGeneration, MetaHead
+
+logger = logging.getLogger(__name__)
+
+MODEL_CLASSES = {"t5": EffT5ForConditionalGeneration}
+EXIT_MODULES = ("cm_head", "layer_transformation")
+
+
+def lora_base(path: str) -> str | None:
+    """Base model of a LoRA checkpoint folder (adapter_config.json), else None."""
+    f = os.path.join(path, "adapter_config.json")
+    if not os.path.isfile(f):
+        return None
+    with open(f) as fh:
+        base = json.load(fh).get("base_model_name_or_path")
+    if not base:
+        raise ValueError(f"{f} names no base_model_name_or_path; cannot rebuild the model under the adapter")
+    return base
+
+
+def load_tokenizer(model_args, *fallbacks):
+    kw = dict(cache_dir=model_args.cache_dir, use_fast=model_args.use_fast_tokenizer,
+              revision=model_args.model_revision, token=model_args.token)
+    names = [model_args.tokenizer_name] if model_args.tokenizer_name else [model_args.model_name_or_path, *fallbacks]
+    errors = []
+    for name in names:
+        try:
+            return AutoTokenizer.from_pretrained(name, **kw)
+        except (OSError, ValueError, TypeError) as e:
+            errors.append(f"{name}: {e}")
+    raise ValueError(
+        f"No tokenizer could be loaded from {names}. Checkpoints saved by the published code carry no "
+        f"tokenizer: pass --tokenizer_name (e.g. t5-large, or a local tokenizer folder).\n" + "\n".join(errors)
+    )
+
+
+def load_config(model_args, path):
+    name = model_args.config_name or path
+    try:
+        return AutoConfig.from_pretrained(name, cache_dir=model_args.cache_dir,
+                                          revision=model_args.model_revision, token=model_args.token)
+    except OSError as e:
+        raise ValueError(f"Cannot load a model config from {name!r}: {e}") from e
+
+
+def load_model_and_tokenizer(model_args, add_args, max_answer_length=None, training=False):
+    """Config (exit settings resolved and validated), model and tokenizer; returns (model, tokenizer, settings)."""
+    path = model_args.model_name_or_path
+    base = lora_base(path) if os.path.isdir(path) else None
+    # A LoRA folder keeps its exit settings in its own config.json when it has one.
+    has_own_config = os.path.isfile(os.path.join(path, "config.json"))
+    config = load_config(model_args, path if (base is None or has_own_config) else base)
+    if config.model_type not in MODEL_CLASSES:
+        raise ValueError(f"model_type {config.model_type!r} is not supported yet; supported: {sorted(MODEL_CLASSES)}")
+    if config.model_type == "t5" and getattr(config, "decoder_start_token_id", None) is None:
+        config.decoder_start_token_id = config.pad_token_id
+    settings = update_config(config, add_args, max_answer_length=max_answer_length, training=training)
+    model = MODEL_CLASSES[config.model_type].from_pretrained(
+        base or path, config=config, cache_dir=model_args.cache_dir, revision=model_args.model_revision,
+        token=model_args.token)
+    if base is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, path).merge_and_unload()
+    tokenizer = load_tokenizer(model_args, *([base] if base else []))
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer))
+    if training and settings["use_lora"]:
+        model = add_lora(model, settings)
+    return model, tokenizer, settings
+
+
+def add_lora(model, s):
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    extra = [m for m in EXIT_MODULES if hasattr(model, m)]
+    cfg = LoraConfig(task_type=TaskType.SEQ_2_SEQ_LM, r=s["lora_rank"], lora_alpha=s["lora_alpha"],
+                     lora_dropout=s["lora_dropout"], target_modules=s["lora_target_modules"],
+                     modules_to_save=extra or None)
+    model = get_peft_model(model, cfg)
+    if s["train_meta_cm_head"]:
+        freeze_all_but_meta_head(model)
+    return model
+
+
+def freeze_all_but_meta_head(model):
+    for name, p in model.named_parameters():
+        p.requires_grad = "cm_head" in name
+
+
+__all__ = ["EffT5ForConditionalGeneration", "MetaHead", "MODEL_CLASSES", "load_model_and_tokenizer"]

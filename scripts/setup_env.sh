@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Create (or reuse) the project's virtual environment in .venv and install the pinned requirements.
+# Source it: `source scripts/setup_env.sh`. VENV=path overrides the location.
+set -e
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${VENV:-$ROOT/.venv}"
+PY="${PYTHON:-python3}"
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+fi
+# pip is a no-op when everything is already installed at the pinned versions.
+stamp="$VENV/.requirements.sha"
+want="$(sha256sum "$ROOT/requirements.txt" | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  "$VENV/bin/python" -m pip install -q -r "$ROOT/requirements.txt"
+  echo "$want" > "$stamp"
+fi
+export PATH="$VENV/bin:$PATH"
+export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}" TOKENIZERS_PARALLELISM=false
+cd "$ROOT"

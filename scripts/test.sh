@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Set up the environment and run the test suite (CPU, tiny models). Extra arguments go to pytest.
+set -e
+source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
+python -m pytest -m "not slow" "$@"
