@@ -39,6 +39,15 @@ EXIT_DEFAULTS = {
     "parallel_causal_mask": True,
     "rollback_conf_threshold": None,
     "use_adapt_threshold": False,
+    "exact_verification": False,
+    "exit_decay_variant": "calm",
+    "adapt_grid_min": 0.3,
+    "adapt_grid_max": 0.9,
+    "adapt_grid_points": 10,
+    "adapt_zeta": 0.4,
+    "adapt_max_updates": 300,
+    "adapt_window": None,
+    "adapt_explore_every": None,
     "use_lora": False,
     "lora_rank": 8,
     "lora_alpha": 8,
@@ -81,6 +90,19 @@ class AdditionalArguments:
     parallel_causal_mask: bool | None = _opt("Causal mask inside the parallel pass.")
     rollback_conf_threshold: float | None = _opt("FREE rollback: CE threshold on stacked shallow tokens.")
     use_adapt_threshold: bool | None = _opt("FREE adaptive threshold (Beta mixture).")
+    exact_verification: bool | None = _opt(
+        "FREE: check every stacked shallow token against the deep pass and cut back at the first disagreement "
+        "(greedy output identical to the full model).")
+    exit_decay_variant: str | None = _opt("Decaying threshold formula: calm (paper) or published (code).",
+                                          choices=("calm", "published"))
+    adapt_grid_min: float | None = _opt("Adaptive threshold: lowest candidate (default 0.3).")
+    adapt_grid_max: float | None = _opt("Adaptive threshold: highest candidate (default 0.9).")
+    adapt_grid_points: int | None = _opt("Adaptive threshold: number of candidates (default 10).")
+    adapt_zeta: float | None = _opt("Adaptive threshold: required P(shallow agrees with deep | confidence) (0.4).")
+    adapt_max_updates: int | None = _opt("Adaptive threshold: number of refits before it freezes (default 300).")
+    adapt_window: int | None = _opt("Adaptive threshold: keep only the newest N calibration pairs.")
+    adapt_explore_every: int | None = _opt(
+        "Adaptive threshold: every N-th confident token still goes deep, so high thresholds keep getting data.")
     use_lora: bool | None = _opt("Train with LoRA adapters (peft).")
     lora_rank: int | None = _opt("LoRA rank (default 8).")
     lora_alpha: int | None = _opt("LoRA alpha (default 8).")
@@ -214,6 +236,10 @@ def validate_exit_settings(s: dict, num_decoder_layers: int, training: bool = Fa
         raise ValueError("--parallel_causal_mask False cannot be combined with copying or rollback")
     if s["rollback_conf_threshold"] is not None and s["copy_skipped_hidden_states"]:
         raise ValueError("--rollback_conf_threshold needs --copy_skipped_hidden_states False")
+    if not 0 <= s["adapt_grid_min"] < s["adapt_grid_max"] <= 1 or s["adapt_grid_points"] < 2:
+        raise ValueError("--adapt_grid_min/--adapt_grid_max/--adapt_grid_points must span [0, 1] with >= 2 points")
+    if s["exact_verification"] and s["copy_skipped_hidden_states"]:
+        raise ValueError("--exact_verification needs the parallel pass: drop --copy_skipped_hidden_states")
     if s["use_adapt_threshold"] and not s["use_shallow_deep"] and not training:
         raise ValueError("--use_adapt_threshold applies to FREE: add --use_shallow_deep True")
 

@@ -10,6 +10,8 @@ from torch import nn
 from transformers import T5ForConditionalGeneration
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
+from models.deploying_t5 import T5Adapter
+from models.engine import EarlyExitGenerationMixin
 from util import losses
 
 
@@ -27,7 +29,9 @@ def wants_meta_head(config) -> bool:
     )
 
 
-class EffT5ForConditionalGeneration(T5ForConditionalGeneration):
+class EffT5ForConditionalGeneration(EarlyExitGenerationMixin, T5ForConditionalGeneration):
+    adapter_cls = T5Adapter
+
     def __init__(self, config):
         super().__init__(config)
         if getattr(config, "do_layer_transformation", False):
@@ -84,6 +88,8 @@ class EffT5ForConditionalGeneration(T5ForConditionalGeneration):
         return out
 
     def generate(self, *args, **kwargs):
+        if args:
+            kwargs["input_ids"], args = args[0], args[1:]
         # transformers 5 sizes generate()'s cache from the *encoder* depth (ENVIRONMENT.md section 1),
         # which breaks T5 with num_decoder_layers != num_layers; a config-less cache grows per layer.
         if kwargs.get("cache") is None and kwargs.get("past_key_values") is None:

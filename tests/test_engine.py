@@ -1,0 +1,269 @@
+"""The early-exit engine on a tiny random T5, against HF generate() and teacher-forced passes."""
+
+import pytest
+import torch
+from transformers import T5Config, T5ForConditionalGeneration
+from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+from models import EffT5ForConditionalGeneration
+from models.engine import Engine, DecodeStats, ThresholdState, policy_from_config
+
+L = 4
+NEW = 14
+
+
+def make_model(**exit_cfg):
+    # initializer_factor 10 makes a random model's greedy output varied (factor 1 decodes pad forever).
+    cfg = T5Config(vocab_size=64, d_model=32, d_ff=64, num_heads=2, d_kv=16, num_layers=2, num_decoder_layers=L,
+                   dropout_rate=0.0, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+                   initializer_factor=10.0, **exit_cfg)
+    torch.manual_seed(0)
+    m = EffT5ForConditionalGeneration(cfg).eval()
+    with torch.no_grad():  # softer logits at every exit, so confidences spread over [0, 1]
+        m.decoder.final_layer_norm.weight.mul_(0.05)
+    return m
+
+
+def inputs(n=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randint(2, 64, (1, int(torch.randint(5, 12, (1,), generator=g))), generator=g) for _ in range(n)]
+
+
+def set_method(m, **kw):
+    for k in ("static_exit_layer", "use_early_exit", "use_shallow_deep", "exact_verification", "use_adapt_threshold",
+              "copy_skipped_hidden_states", "rollback_conf_threshold"):
+        setattr(m.config, k, None)
+    m.config.update(kw)
+    m.reset_exit_state()
+
+
+def hf_greedy(m, x, **kw):
+    # HF's own greedy search; the fresh cache is the documented workaround for unequal T5 depths.
+    return T5ForConditionalGeneration.generate(m, input_ids=x, max_new_tokens=NEW, do_sample=False,
+                                               cache=EncoderDecoderCache(DynamicCache(), DynamicCache()), **kw)
+
+
+FREE = dict(use_shallow_deep=True, shallow_exit_layer=2, shallow2deep_conf_type="softmax")
+CALM = dict(use_early_exit=True, exit_conf_type="softmax", exit_min_layer=1)
+
+
+def run_engine(m, x):
+    policy = m.exit_policy()
+    eng = Engine(m.adapter_cls(m), policy, ThresholdState(policy, m.config), getattr(m, "cm_head", None))
+    st = DecodeStats(num_layers=L)
+    tokens, seq = eng.decode_one(x, None, 0, NEW, 1, st)
+    return tokens, seq, st
+
+
+@pytest.mark.parametrize("method", [dict(), dict(FREE, shallow2deep_conf_threshold=1.0),
+                                    dict(CALM, exit_conf_threshold=1.0)])
+def test_never_exit_equals_hf_generate_tokens_and_logits(method):
+    m = make_model()
+    set_method(m, **method)
+    for x in inputs():
+        ref = hf_greedy(m, x, output_scores=True, return_dict_in_generate=True)
+        tokens, seq, st = run_engine(m, x) if method else (None, None, None)
+        if not method:  # our full-depth path
+            m.config.update({})
+            policy = m.exit_policy()
+            assert policy.method == "full"
+            tokens, seq, st = run_engine(m, x)
+        assert tokens == ref.sequences[0].tolist()
+        assert st.exits == 0
+        got = torch.stack(seq.scores)
+        want = torch.cat(ref.scores)
+        assert torch.allclose(got, want, atol=1e-4), (got - want).abs().max()
+
+
+def test_generate_front_door_uses_engine_and_matches_hf():
+    m = make_model()
+    x = torch.cat([inputs(1, 3)[0]] * 2)
+    ref = hf_greedy(m, x)
+    assert torch.equal(m.generate(input_ids=x, max_new_tokens=NEW, use_engine=True), ref)
+    set_method(m, **FREE, shallow2deep_conf_threshold=1.0)
+    assert torch.equal(m.generate(input_ids=x, max_new_tokens=NEW), ref)
+    assert m.pop_exit_stats().sequences == 2
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_static_exit_equals_truncated_model(k):
+    m = make_model()
+    set_method(m, static_exit_layer=k)
+    cfg = m.config.to_dict()
+    cfg.update(num_decoder_layers=k, static_exit_layer=None)
+    trunc = T5ForConditionalGeneration(T5Config(**cfg)).eval()
+    missing, unexpected = trunc.load_state_dict(m.state_dict(), strict=False)
+    assert not missing
+    for x in inputs():
+        ref = trunc.generate(input_ids=x, max_new_tokens=NEW, do_sample=False, use_cache=False)
+        assert m.generate(input_ids=x, max_new_tokens=NEW).tolist() == ref.tolist()
+    assert m.pop_exit_stats().summary()["avg_layers_per_token"] == k
+
+
+THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
+
+
+def mixed_runs(m, method, n=6):
+    """(input, engine result) for every input and threshold where exits and deep steps both happen."""
+    for x in inputs(n):
+        for thr in THRESHOLDS:
+            set_method(m, **method, **{("exit_conf_threshold" if "use_early_exit" in method
+                                        else "shallow2deep_conf_threshold"): thr})
+            tokens, seq, st = run_engine(m, x)
+            if 0 < st.exits < st.steps:
+                yield x, tokens, seq, st
+
+
+def close(a, b, tol=1e-4):
+    """Within tol, relative to the tensor's scale (this model's K/V reach |300|, float32 noise is ~1e-5 of that)."""
+    return bool((a - b).abs().max() <= tol * max(1.0, float(b.abs().max())))
+
+
+@torch.no_grad()
+def teacher_forced_cache(m, x, tokens):
+    out = m(input_ids=x, decoder_input_ids=torch.tensor([tokens]), use_cache=True)
+    return out.cache.self_attention_cache
+
+
+def test_free_deep_kv_equals_teacher_forced_pass_after_mixed_exits():
+    m = make_model()
+    checked = 0
+    for x, tokens, seq, st in mixed_runs(m, FREE, n=12):
+        if st.parallel_passes == 0:
+            continue
+        ref = teacher_forced_cache(m, x, tokens[:-1])
+        cache = seq.sess.cache.self_attention_cache
+        for j in range(L):
+            n = cache.layers[j].get_seq_length()
+            assert n > 0
+            if j < 2:
+                assert n == len(tokens) - 1  # shallow layers saw every input
+            assert close(cache.layers[j].keys, ref.layers[j].keys[:, :, :n])
+            assert close(cache.layers[j].values, ref.layers[j].values[:, :, :n])
+        checked += 1
+    assert checked >= 3
+
+
+def test_calm_caches_stay_equal_length_after_every_step():
+    m = make_model()
+
+    class Checked(Engine):
+        def _step_calm(self, seq, tok, pos, st):
+            super()._step_calm(seq, tok, pos, st)
+            lens = {seq.sess.cache_len(j) for j in range(L)}
+            assert lens == {pos + 1}, lens
+
+    mixed = 0
+    for x, *_ in mixed_runs(m, CALM):
+        policy = m.exit_policy()
+        eng = Checked(m.adapter_cls(m), policy, ThresholdState(policy, m.config))
+        st = DecodeStats(num_layers=L)
+        eng.decode_one(x, None, 0, NEW, 1, st)
+        mixed += 0 < st.exits < st.steps
+    assert mixed >= 3
+
+
+@pytest.mark.parametrize("thr", [0.0, 0.05, 0.2, 0.5])
+def test_free_verification_equals_full_model_while_exiting(thr):
+    m = make_model()
+    total_exits = 0
+    for x in inputs(5, seed=2):
+        ref = hf_greedy(m, x)
+        set_method(m, **FREE, shallow2deep_conf_threshold=thr, exact_verification=True)
+        out = m.generate(input_ids=x, max_new_tokens=NEW)
+        assert out.tolist() == ref.tolist()
+        st = m.pop_exit_stats()
+        total_exits += st.exits
+        assert st.tokens == ref.shape[1] - 1
+    assert total_exits > 0
+
+
+def test_free_without_verification_differs_when_exits_are_wrong_and_counts_are_consistent():
+    m = make_model()
+    set_method(m, **FREE, shallow2deep_conf_threshold=0.0)
+    x = torch.cat([inputs(1, 2)[0]])
+    m.generate(input_ids=x, max_new_tokens=NEW)
+    s = m.pop_exit_stats().summary()
+    assert s["exit_ratio"] > 0.9 and s["avg_layers_per_token"] < L
+
+
+def test_rollback_at_zero_cross_entropy_rejects_every_stacked_token():
+    # CE > 0 holds for any emitted token, so every parallel pass rolls back to its first stacked token:
+    # every token a deep pass has seen is the full model's (unlike exact_verification, the published rollback
+    # leaves the tokens still stacked at the end unchecked), and the record shows the rollbacks.
+    m = make_model()
+    rolled = 0
+    for x, tokens, seq, st in mixed_runs(m, dict(FREE, rollback_conf_threshold=0.0)):
+        checked = len(tokens) - len(seq.stack)
+        assert tokens[:checked] == hf_greedy(m, x)[0].tolist()[:checked]
+        assert st.rolled_back_tokens >= st.rollbacks
+        rolled += st.rollbacks
+    assert rolled > 0
+
+
+def test_copy_variant_fills_deep_kv_from_the_shallow_state():
+    m = make_model()
+    runs = list(mixed_runs(m, dict(FREE, copy_skipped_hidden_states=True)))
+    assert runs and all(st.kv_fill_tokens > 0 for *_, st in runs if st.exits and st.steps > st.exits)
+    for _, tokens, seq, st in runs:  # every layer's cache covers the deep-processed prefix
+        lens = [seq.sess.cache_len(j) for j in range(L)]
+        assert lens[0] == len(tokens) - 1 and min(lens[2:]) >= len(tokens) - 1 - len(seq.stack)
+
+
+def test_adaptive_threshold_is_refit_between_sequences():
+    m = make_model()
+    set_method(m, **FREE, shallow2deep_conf_threshold=0.3, use_adapt_threshold=True, adapt_explore_every=3)
+    for x in inputs(12):
+        m.generate(input_ids=x, max_new_tokens=NEW)
+    st = m.pop_exit_stats()
+    assert len(st.thresholds) == 12 and st.thresholds[0] == 0.3
+    bmm = m._threshold_state.bmm
+    assert len(bmm) > 0 and all(0.3 <= t <= 0.9 for t in st.thresholds)
+    assert bmm.history, "the estimator was refit"
+
+
+def test_exit_settings_survive_save_and_load(tmp_path):
+    m = make_model(**FREE, shallow2deep_conf_threshold=0.1)
+    x = inputs(1, 5)[0]
+    before = m.generate(input_ids=x, max_new_tokens=NEW)
+    m.save_pretrained(tmp_path)
+    m2 = EffT5ForConditionalGeneration.from_pretrained(tmp_path).eval()
+    assert m2.exit_policy().method == "free" and m2.exit_policy().threshold == 0.1
+    assert torch.equal(m2.generate(input_ids=x, max_new_tokens=NEW), before)
+
+
+@pytest.mark.parametrize("cfg, match", [
+    (dict(use_shallow_deep=True, shallow_exit_layer=4, shallow2deep_conf_type="softmax"), "1..3"),
+    (dict(use_shallow_deep=True, shallow_exit_layer=2), "shallow2deep_conf_type"),
+    (dict(use_early_exit=True, exit_conf_type="meta"), "meta head"),
+    (dict(use_early_exit=True, exit_conf_type="softmax", static_exit_layer=2), "one decoding method"),
+])
+def test_bad_decoding_settings_fail_clearly(cfg, match):
+    m = make_model()
+    set_method(m, **cfg)
+    with pytest.raises(ValueError, match=match):
+        m.generate(input_ids=inputs(1)[0], max_new_tokens=4)
+
+
+def test_beam_search_and_sampling_are_refused_clearly():
+    m = make_model()
+    set_method(m, **FREE, shallow2deep_conf_threshold=0.5)
+    with pytest.raises(ValueError, match="greedy"):
+        m.generate(input_ids=inputs(1)[0], num_beams=2)
+    with pytest.raises(ValueError, match="greedy"):
+        m.generate(input_ids=inputs(1)[0], do_sample=True)
+
+
+def test_padded_batch_rows_decode_like_single_rows():
+    m = make_model()
+    set_method(m, **FREE, shallow2deep_conf_threshold=0.2)
+    xs = inputs(3, seed=7)
+    singles = [m.generate(input_ids=x, max_new_tokens=NEW)[0] for x in xs]
+    width = max(x.shape[1] for x in xs)
+    ids = torch.zeros(3, width, dtype=torch.long)
+    mask = torch.zeros(3, width, dtype=torch.long)
+    for i, x in enumerate(xs):
+        ids[i, :x.shape[1]], mask[i, :x.shape[1]] = x[0], 1
+    batch = m.generate(input_ids=ids, attention_mask=mask, max_new_tokens=NEW)
+    for i, s in enumerate(singles):
+        assert batch[i, :len(s)].tolist() == s.tolist()
