@@ -51,6 +51,10 @@ def main(argv=None):
         model_args, add_args, max_answer_length=data_args.max_target_length, training=training_args.do_train)
     if settings["train_meta_cm_head"]:
         freeze_all_but_meta_head(model)
+        model.config.meta_head_trained = True  # lets decoding use the 'meta' confidence
+    if settings["deploy_scenario"] and training_args.per_device_eval_batch_size != 1:
+        logger.warning("--deploy_scenario measures latency at batch size 1: setting per_device_eval_batch_size=1")
+        training_args.per_device_eval_batch_size = 1
 
     first_split = next(iter(raw.values()))
     default_text, default_summary = summarization_name_mapping.get(data_args.dataset_name, (None, None))

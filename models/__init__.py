@@ -27,12 +27,19 @@ def lora_base(path: str) -> str | None:
     return base
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "spiece.model", "tokenizer.model", "vocab.json")
+
+
 def load_tokenizer(model_args, *fallbacks):
     kw = dict(cache_dir=model_args.cache_dir, use_fast=model_args.use_fast_tokenizer,
               revision=model_args.model_revision, token=model_args.token)
     names = [model_args.tokenizer_name] if model_args.tokenizer_name else [model_args.model_name_or_path, *fallbacks]
     errors = []
     for name in names:
+        # transformers 5 silently builds an empty, untrained tokenizer for a folder without tokenizer files.
+        if os.path.isdir(name) and not any(os.path.isfile(os.path.join(name, f)) for f in TOKENIZER_FILES):
+            errors.append(f"{name}: no tokenizer files")
+            continue
         try:
             return AutoTokenizer.from_pretrained(name, **kw)
         except (OSError, ValueError, TypeError) as e:

@@ -62,18 +62,24 @@ class EffT5ForConditionalGeneration(EarlyExitGenerationMixin, T5ForConditionalGe
         norm, drop = self.decoder.final_layer_norm, self.decoder.dropout
         return [drop(norm(h)) for h in decoder_hidden_states[1:-1]] + [decoder_hidden_states[-1]]
 
-    def forward(self, *args, labels=None, **kwargs):
+    def forward(self, input_ids=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
+                encoder_outputs=None, cache=None, inputs_embeds=None, decoder_inputs_embeds=None, labels=None,
+                use_cache=None, **kwargs):
+        # Named like T5's forward: the Trainer keeps only dataset columns that the signature names.
+        kwargs.update(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
+                      decoder_attention_mask=decoder_attention_mask, encoder_outputs=encoder_outputs, cache=cache,
+                      inputs_embeds=inputs_embeds, decoder_inputs_embeds=decoder_inputs_embeds, use_cache=use_cache)
         cfg = self.config
         loss_fn = getattr(cfg, "intermediate_loss_fn", None)
         meta = getattr(cfg, "train_meta_cm_head", False)
         if not self.training or labels is None or not (loss_fn or meta):
-            return super().forward(*args, labels=labels, **kwargs)
+            return super().forward(labels=labels, **kwargs)
         kwargs["output_hidden_states"] = True
         if meta:
             with torch.no_grad():
-                out = super().forward(*args, labels=labels, **kwargs)
+                out = super().forward(labels=labels, **kwargs)
         else:
-            out = super().forward(*args, labels=labels, **kwargs)
+            out = super().forward(labels=labels, **kwargs)
         hidden = self.exit_hidden_states(out.decoder_hidden_states)
         S = getattr(cfg, "shallow_exit_layer", None)
         if meta:

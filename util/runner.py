@@ -62,9 +62,13 @@ def load_raw_datasets(data_args, model_args):
         if not os.path.isfile(f):
             raise FileNotFoundError(f"--{split}_file {f} does not exist")
         files[split] = f
-    ext = next(iter(files.values())).rsplit(".", 1)[-1]
-    return datasets.load_dataset("json" if ext in ("json", "jsonl") else "csv", data_files=files,
-                                 cache_dir=model_args.cache_dir)
+    exts = {f.rsplit(".", 1)[-1].replace("jsonl", "json") for f in files.values()}
+    if len(exts) > 1:
+        raise ValueError(f"Data files must share one format, got {sorted(exts)}")
+    try:
+        return datasets.load_dataset(exts.pop(), data_files=files, cache_dir=model_args.cache_dir)
+    except datasets.exceptions.DatasetGenerationError as e:
+        raise ValueError(f"Could not read {files}: {e.__cause__ or e}. All splits must have the same columns.") from e
 
 
 def require_columns(dataset, columns, flag_hint=""):

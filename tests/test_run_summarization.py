@@ -1,0 +1,233 @@
+"""run_summarization.py end to end on generated data with a tiny local model."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from transformers import T5ForConditionalGeneration
+
+import run_summarization
+from additional_args import AdditionalArguments, ModelArguments
+from models import load_model_and_tokenizer
+from util.data_gen import gen_dialogsum, write_jsonl
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from build_model import build  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def ckpt(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("t5_tiny"))
+    build(d, vocab_size=400, d_model=32, d_ff=64, num_heads=2, d_kv=16, num_layers=2, num_decoder_layers=4,
+          corpus_lines=1500)
+    return d
+
+
+@pytest.fixture(scope="session")
+def data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("data")
+    paths = {}
+    for split, n, seed in (("train", 24, 1), ("validation", 6, 2), ("test", 6, 3)):
+        paths[split] = str(d / f"{split}.jsonl")
+        write_jsonl(gen_dialogsum(n, seed), paths[split])
+    return paths
+
+
+def argv(ckpt, data, out, *extra, train=True):
+    a = ["--model_name_or_path", ckpt, "--train_file", data["train"], "--validation_file", data["validation"],
+         "--test_file", data["test"], "--output_dir", str(out), "--per_device_train_batch_size", "4",
+         "--per_device_eval_batch_size", "4", "--max_source_length", "64", "--max_target_length", "16",
+         "--predict_with_generate", "--report_to", "none", "--use_cpu", "--seed", "0", "--save_strategy", "no",
+         "--text_column", "dialogue", "--summary_column", "summary"]
+    if train:
+        a += ["--do_train", "--max_steps", "2", "--learning_rate", "1e-3"]
+    return a + list(extra)
+
+
+FREE_FLAGS = ["--output_hidden_states_decoder", "True", "--intermediate_loss_fn", "shallowdeep_kd_dyna",
+              "--shallow_exit_layer", "2", "--distill_layer_alpha", "0.5"]
+
+
+def test_train_eval_predict_writes_hf_outputs(ckpt, data, tmp_path):
+    out = tmp_path / "run"
+    res = run_summarization.main(argv(ckpt, data, out, "--do_eval", "--do_predict", "--lead_baseline", "True",
+                                      *FREE_FLAGS))
+    for f in ("all_results.json", "train_results.json", "eval_results.json", "predict_results.json",
+              "generated_predictions.txt", "trainer_state.json", "config.json", "model.safetensors",
+              "tokenizer.json", "tokenizer_config.json"):
+        assert (out / f).exists(), f
+    ev = json.loads((out / "eval_results.json").read_text())
+    for k in ("eval_rouge1", "eval_rouge2", "eval_rougeL", "eval_rougeLsum", "eval_gen_len", "eval_lead_rougeL"):
+        assert k in ev, k
+    assert 0 < ev["eval_lead_rougeL"] < 100
+    assert len((out / "generated_predictions.txt").read_text().split("\n")) == 6
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["intermediate_loss_fn"] == "shallowdeep_kd_dyna" and cfg["shallow_exit_layer"] == 2
+    assert res["train_loss"] > 0
+
+
+def json_value(v: str):
+    try:
+        return json.loads(v)
+    except json.JSONDecodeError:
+        return {"True": True, "False": False}.get(v, v)
+
+
+def test_json_args_alias_and_resume(ckpt, data, tmp_path):
+    out = tmp_path / "run"
+    args = argv(ckpt, data, out, "--ouput_hidden_states_decoder", "True", "--intermediate_loss_fn", "weighted_ce")
+    args[args.index("no")] = "steps"
+    args += ["--save_steps", "2"]
+    run_summarization.main(args)
+    assert (out / "checkpoint-2").is_dir()
+    # A second run into the same folder resumes from checkpoint-2 and continues to step 4.
+    args[args.index("--max_steps") + 1] = "4"
+    spec = {}
+    i = 0
+    while i < len(args):  # the same run, now as a single .json argument file
+        key = args[i][2:]
+        if i + 1 < len(args) and not args[i + 1].startswith("--"):
+            spec[key], i = json_value(args[i + 1]), i + 2
+        else:
+            spec[key], i = True, i + 1
+    spec["output_hidden_states_decoder"] = spec.pop("ouput_hidden_states_decoder")
+    jf = tmp_path / "args.json"
+    jf.write_text(json.dumps(spec))
+    run_summarization.main([str(jf)])
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+
+
+def test_non_empty_output_dir_needs_overwrite(ckpt, data, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="overwrite_output_dir"):
+        run_summarization.main(argv(ckpt, data, out))
+    run_summarization.main(argv(ckpt, data, out, "--overwrite_output_dir"))
+    assert (out / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--intermediate_loss_fn", "weighted_ce"], "output_hidden_states_decoder"),
+    (["--output_hidden_states_decoder", "True", "--intermediate_loss_fn", "shallowdeep_ce",
+      "--shallow_exit_layer", "4"], "outside 1..3"),
+    (["--output_hidden_states_decoder", "True", "--intermediate_loss_fn", "shallowdeep_kd_dyna",
+      "--shallow_exit_layer", "2"], "distill_layer_alpha"),
+    (["--shallow2deep_conf_threshold", "1.5"], r"outside \[0, 1\]"),
+])
+def test_inconsistent_flags_fail_clearly(ckpt, data, tmp_path, extra, match):
+    with pytest.raises(ValueError, match=match):
+        run_summarization.main(argv(ckpt, data, tmp_path / "run", *extra))
+
+
+def test_bad_data_fails_clearly(ckpt, data, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"dialogue": "a: hi", "headline": "x"}) + "\n")
+    a = argv(ckpt, data, tmp_path / "r1")
+    for flag in ("--train_file", "--validation_file", "--test_file"):
+        a[a.index(flag) + 1] = str(bad)
+    with pytest.raises(ValueError, match=r"Column\(s\) \['summary'\] not found"):
+        run_summarization.main(a)
+    mixed = argv(ckpt, data, tmp_path / "r3")
+    mixed[mixed.index("--train_file") + 1] = str(bad)
+    with pytest.raises(ValueError, match="same columns"):
+        run_summarization.main(mixed)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text(json.dumps({"dialogue": "  ", "summary": "x"}) + "\n")
+    a = argv(ckpt, data, tmp_path / "r1")
+    a[a.index("--train_file") + 1] = str(empty)
+    with pytest.raises(ValueError, match="empty"):
+        run_summarization.main(a)
+    a[a.index("--train_file") + 1] = str(tmp_path / "missing.jsonl")
+    with pytest.raises(FileNotFoundError, match="missing.jsonl"):
+        run_summarization.main(a)
+    with pytest.raises(ValueError, match=r"\.json, \.jsonl or \.csv"):
+        run_summarization.main(argv(ckpt, data, tmp_path / "r2") + ["--train_file", "x.parquet"])
+
+
+def test_csv_input(ckpt, data, tmp_path):
+    import csv
+
+    f = tmp_path / "train.csv"
+    rows = gen_dialogsum(8, 5)
+    with open(f, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["id", "dialogue", "summary"])
+        w.writeheader()
+        w.writerows(rows)
+    a = ["--model_name_or_path", ckpt, "--train_file", str(f), "--output_dir", str(tmp_path / "o"),
+         "--do_train", "--max_steps", "1", "--report_to", "none", "--use_cpu", "--save_strategy", "no",
+         "--max_source_length", "32", "--max_target_length", "8"]
+    assert run_summarization.main(a)["train_samples"] == 8
+
+
+def test_meta_head_training_changes_only_the_head(ckpt, data, tmp_path):
+    out = tmp_path / "meta"
+    run_summarization.main(argv(ckpt, data, out, "--output_hidden_states_decoder", "True", "--train_meta_cm_head",
+                                "True", "--exit_conf_type", "meta", "--use_early_exit", "True"))
+    before = T5ForConditionalGeneration.from_pretrained(ckpt).state_dict()
+    from models import EffT5ForConditionalGeneration
+
+    after = EffT5ForConditionalGeneration.from_pretrained(out)
+    sd = after.state_dict()
+    assert all(torch.equal(v, sd[k]) for k, v in before.items())
+    assert after.cm_head[0].bias is not None
+
+
+def test_lora_checkpoint_trains_and_reloads_with_exit_modules(ckpt, data, tmp_path):
+    out = tmp_path / "lora"
+    run_summarization.main(argv(ckpt, data, out, *FREE_FLAGS, "--do_layer_transformation", "True", "--use_lora",
+                                "True", "--lora_rank", "4", "--lora_alpha", "8", "--lora_target_modules", "q", "v",
+                                "--learning_rate", "1e-2"))
+    assert (out / "adapter_config.json").exists() and (out / "config.json").exists()
+    model, tok, s = load_model_and_tokenizer(ModelArguments(model_name_or_path=str(out)), AdditionalArguments())
+    assert s["intermediate_loss_fn"] == "shallowdeep_kd_dyna"
+    base = T5ForConditionalGeneration.from_pretrained(ckpt).state_dict()
+    sd = model.state_dict()
+    assert not torch.equal(sd["decoder.block.0.layer.0.SelfAttention.q.weight"],
+                           base["decoder.block.0.layer.0.SelfAttention.q.weight"])
+    eye = torch.eye(model.config.d_model)
+    assert not torch.equal(model.layer_transformation.weight, eye)  # trained and saved, not re-initialised
+
+
+def test_published_checkpoint_layout_loads(ckpt, tmp_path):
+    """Plain T5 weights, method flags as top-level config fields, no tokenizer (FREE_SPEC 1.3, issue #3)."""
+    d = tmp_path / "published"
+    torch.manual_seed(0)
+    plain = T5ForConditionalGeneration.from_pretrained(ckpt)
+    plain.save_pretrained(d)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg.update({"deploy_scenario": True, "use_synchronize": True, "output_hidden_states_decoder": True,
+                "intermediate_loss_fn": "shallowdeep_kd_dyna", "distill_layer_alpha": 0.5,
+                "do_layer_transformation": False, "static_exit_layer": None, "use_early_exit": False,
+                "exit_conf_type": None, "exit_conf_threshold": 1.0, "exit_position_temp": None,
+                "exit_min_layer": None, "train_meta_cm_head": False, "use_shallow_deep": True,
+                "shallow_exit_layer": 2, "shallow2deep_conf_type": "softmax", "shallow2deep_conf_threshold": 0.9,
+                "parallel_gen_token": True, "copy_skipped_hidden_states": False, "parallel_causal_mask": True,
+                "rollback_conf_threshold": None, "use_adapt_threshold": True, "max_answer_length": 128})
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="--tokenizer_name"):
+        load_model_and_tokenizer(ModelArguments(model_name_or_path=str(d)), AdditionalArguments())
+    model, tok, s = load_model_and_tokenizer(ModelArguments(model_name_or_path=str(d), tokenizer_name=ckpt),
+                                             AdditionalArguments(shallow2deep_conf_threshold=0.7))
+    assert s["use_shallow_deep"] and s["shallow_exit_layer"] == 2 and s["use_adapt_threshold"]
+    assert model.config.shallow2deep_conf_threshold == 0.7  # a given flag overrides the checkpoint
+    sd = model.state_dict()
+    assert all(torch.equal(v, sd[k]) for k, v in plain.state_dict().items())
+    assert tok.pad_token_id == 0
+
+
+def test_torchrun_two_processes_train_with_exit_losses(ckpt, data, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+           os.path.join(ROOT, "run_summarization.py"), *argv(ckpt, data, out, *FREE_FLAGS)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] == 2
+    assert json.loads((out / "train_results.json").read_text())["train_samples"] == 24
