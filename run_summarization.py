@@ -33,6 +33,19 @@ summarization_name_mapping = {
 }
 
 
+TEXT_NAMES = ("dialogue", "article", "document", "description", "text", "source")
+SUMMARY_NAMES = ("summary", "highlights", "abstract", "target")
+
+
+def _guess(columns, names, position):
+    """A column by its usual name, else by position as the HF example does (an 'id' column is never text)."""
+    for n in names:
+        if n in columns:
+            return n
+    rest = [c for c in columns if c != "id"]
+    return rest[position] if position < len(rest) else columns[min(position, len(columns) - 1)]
+
+
 def lead_sentence(text: str) -> str:
     """First sentence of a source: the first line of a dialogue, else the first punkt sentence."""
     first_line = text.strip().split("\n", 1)[0]
@@ -56,10 +69,10 @@ def main(argv=None):
         logger.warning("--deploy_scenario measures latency at batch size 1: setting per_device_eval_batch_size=1")
         training_args.per_device_eval_batch_size = 1
 
-    first_split = next(iter(raw.values()))
-    default_text, default_summary = summarization_name_mapping.get(data_args.dataset_name, (None, None))
-    text_col = data_args.text_column or default_text or first_split.column_names[0]
-    summary_col = data_args.summary_column or default_summary or first_split.column_names[1]
+    cols = next(iter(raw.values())).column_names
+    mapped = summarization_name_mapping.get(data_args.dataset_name)
+    text_col = data_args.text_column or (mapped or (None, None))[0] or _guess(cols, TEXT_NAMES, 0)
+    summary_col = data_args.summary_column or (mapped or (None, None))[1] or _guess(cols, SUMMARY_NAMES, 1)
     prefix = data_args.source_prefix or ""
     if prefix == "" and getattr(model.config, "model_type", None) == "t5" and "t5-" in model_args.model_name_or_path:
         logger.warning("Hub T5 checkpoints expect --source_prefix 'summarize: '")

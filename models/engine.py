@@ -94,6 +94,8 @@ def policy_from_config(cfg, num_layers: int, has_meta_head: bool) -> Policy:
         if (p.verify or p.rollback is not None) and (p.copy_skipped or not p.causal):
             raise ValueError("exact_verification / rollback need the causal parallel pass (no copying)")
     if p.conf_type is not None:
+        if not 0.0 <= p.threshold <= 1.0:
+            raise ValueError(f"confidence threshold {p.threshold} is outside [0, 1]")
         if p.conf_type not in skip_conf.CONF_TYPES:
             raise ValueError(f"confidence type {p.conf_type!r} is not one of {skip_conf.CONF_TYPES}")
         if p.conf_type == "meta" and not has_meta_head:
@@ -209,14 +211,18 @@ class Engine:
         return float(skip_conf.confidence(t, logits=logits)[0])
 
     # ---- one decoding step per method: input token at position pos -> next token --------------------
+    def _layers(self, seq, h, span, layers, st):
+        """Run full blocks over a span; one sequential pass, span.n tokens of block compute per layer."""
+        for i in layers:
+            h = self.ad.layer(seq.sess, i, h, span)
+        st.sequential_layers += len(layers)
+        st.block_tokens += len(layers) * span.n
+        return h
+
     def _step_full(self, seq, tok, pos, st, depth=None):
         depth = depth or self.L
         span = self.ad.span(pos, 1)
-        h = self.ad.embed(tok, span)
-        for i in range(depth):
-            h = self.ad.layer(seq.sess, i, h, span)
-        st.sequential_layers += depth
-        st.block_tokens += depth
+        h = self._layers(seq, self.ad.embed(tok, span), span, range(depth), st)
         self._emit(seq, st, self.ad.logits(h)[0, -1], TokenRecord(depth))
 
     def _step_calm(self, seq, tok, pos, st):
@@ -248,11 +254,7 @@ class Engine:
     def _step_free(self, seq, tok, pos, st, last_allowed: bool):
         S = self.p.shallow_layer
         span = self.ad.span(pos, 1)
-        h = self.ad.embed(tok, span)
-        for i in range(S):
-            h = self.ad.layer(seq.sess, i, h, span)
-        st.sequential_layers += S
-        st.block_tokens += S
+        h = self._layers(seq, self.ad.embed(tok, span), span, range(S), st)
         logits = self.ad.logits(h)
         c = self._confidence(h, logits)
         if c > self.thr.value and not self.thr.explore():
@@ -278,12 +280,7 @@ class Engine:
             st.kv_fill_tokens += (L - S) * k
             items, start = items[k:], start + k
         X = torch.cat([it[0] for it in items], dim=1)
-        n = X.shape[1]
-        span = self.ad.span(start, n, causal=p.causal)
-        for j in range(S, L):
-            X = self.ad.layer(seq.sess, j, X, span)
-        st.sequential_layers += L - S
-        st.block_tokens += (L - S) * n
+        X = self._layers(seq, X, self.ad.span(start, X.shape[1], causal=p.causal), range(S, L), st)
         if k > 0 and not p.copy_skipped:
             st.parallel_passes += 1
             st.parallel_tokens += k

@@ -77,7 +77,20 @@ def json_value(v: str):
         return {"True": True, "False": False}.get(v, v)
 
 
-def test_json_args_alias_and_resume(ckpt, data, tmp_path):
+def test_deploy_scenario_eval_reports_decoding_counts(ckpt, data, tmp_path):
+    out = tmp_path / "deploy"
+    run_summarization.main(argv(ckpt, data, out, "--do_eval", "--deploy_scenario", "True", "--use_shallow_deep", "True",
+                                "--shallow_exit_layer", "2", "--shallow2deep_conf_type", "softmax",
+                                "--shallow2deep_conf_threshold", "0.0", train=False))
+    ev = json.loads((out / "eval_results.json").read_text())
+    assert ev["eval_generate_calls"] == 6  # batch 1 in the deploy scenario
+    assert ev["eval_exit_ratio"] == 1.0 and ev["eval_avg_layers_per_token"] == 2.0
+    assert ev["eval_generate_time"] > 0 and ev["eval_tokens_per_second"] > 0
+    record = json.loads((out / "eval_decoding_record.json").read_text())
+    assert len(record["tokens"]) == ev["eval_generated_tokens"]
+
+
+def json_value(ckpt, data, tmp_path):
     out = tmp_path / "run"
     args = argv(ckpt, data, out, "--ouput_hidden_states_decoder", "True", "--intermediate_loss_fn", "weighted_ce")
     args[args.index("no")] = "steps"
