@@ -325,17 +325,28 @@ class Engine:
 
     @torch.no_grad()
     def decode_one(self, input_ids, attention_mask, start_token: int, max_new_tokens: int, eos: int | None,
-                   st: DecodeStats) -> list:
+                   st: DecodeStats):
+        """Decode one sequence; returns (new tokens, sequence state).
+
+        The adapter's session says what is already decoded: an encoder-decoder starts from
+        [start_token] with empty decoder caches; a decoder-only model has run its prompt through every
+        layer (prefill never exits) and hands over the prompt and the logits of its last position.
+        """
         self._eos = eos
-        seq = _Seq(sess=self.ad.start(input_ids, attention_mask), tokens=[start_token])
+        sess = self.ad.start(input_ids, attention_mask)
+        prompt = sess.prompt if getattr(sess, "prompt", None) is not None else [start_token]
+        seq = _Seq(sess=sess, tokens=list(prompt))
         if self.p.method == "free":
             st.thresholds.append(self.thr.new_sequence())
+        if getattr(sess, "first_logits", None) is not None and max_new_tokens > 0:
+            st.steps += 1
+            self._emit(seq, st, sess.first_logits, TokenRecord(self.L))
         device = input_ids.device
         while True:
-            n_new = len(seq.tokens) - 1
+            n_new = len(seq.tokens) - len(prompt)
             if n_new >= max_new_tokens or (n_new > 0 and seq.tokens[-1] == eos):
                 break
-            pos = n_new
+            pos = len(seq.tokens) - 1  # the input token's position
             tok = torch.tensor([[seq.tokens[-1]]], device=device)
             st.steps += 1
             if self.p.method == "full":
@@ -347,24 +358,20 @@ class Engine:
             else:
                 self._step_free(seq, tok, pos, st, last_allowed=n_new + 1 >= max_new_tokens)
         st.sequences += 1
-        st.tokens += len(seq.tokens) - 1
-        return seq.tokens, seq
+        st.tokens += len(seq.tokens) - len(prompt)
+        return seq.tokens[len(prompt):], seq
 
     def generate(self, input_ids, attention_mask=None, *, start_token: int, max_new_tokens: int,
-                 eos: int | None, pad: int) -> tuple[torch.Tensor, DecodeStats]:
+                 eos: int | None) -> tuple[list, DecodeStats]:
+        """New tokens of every row (each row decoded alone, without its padding) and the counts."""
         st = DecodeStats(num_layers=self.L)
         rows = []
         for b in range(input_ids.shape[0]):
-            ids, mask = input_ids[b:b + 1], None if attention_mask is None else attention_mask[b:b + 1]
-            if mask is not None:  # decode the row without its padding
-                keep = mask[0].bool()
-                ids, mask = ids[:, keep], None
-            rows.append(self.decode_one(ids, mask, start_token, max_new_tokens, eos, st)[0])
-        width = max(len(r) for r in rows)
-        out = torch.full((len(rows), width), pad, dtype=torch.long, device=input_ids.device)
-        for b, r in enumerate(rows):
-            out[b, :len(r)] = torch.tensor(r, dtype=torch.long)
-        return out, st
+            ids = input_ids[b:b + 1]
+            if attention_mask is not None:
+                ids = ids[:, attention_mask[b].bool()]
+            rows.append(self.decode_one(ids, None, start_token, max_new_tokens, eos, st)[0])
+        return rows, st
 
 
 class EarlyExitGenerationMixin:
@@ -416,7 +423,7 @@ class EarlyExitGenerationMixin:
         max_length = kwargs.pop("max_length", None)
         if max_new is None:
             max_new = (max_length or gc.max_length or 20) - 1
-        for k in ("synced_gpus", "use_cache", "cache", "past_key_values", "min_length", "min_new_tokens"):
+        for k in ("synced_gpus", "use_cache", "cache", "past_key_values", "min_length", "min_new_tokens", "labels"):
             kwargs.pop(k, None)
         unknown = {k for k, v in kwargs.items() if v is not None and k not in ("return_dict_in_generate",
                                                                                 "output_scores")}
@@ -427,8 +434,14 @@ class EarlyExitGenerationMixin:
         eos = gc.eos_token_id if gc.eos_token_id is not None else cfg.eos_token_id
         eos = eos[0] if isinstance(eos, (list, tuple)) else eos
         engine = Engine(self.adapter_cls(self), policy, self._threshold(policy), getattr(self, "cm_head", None))
-        out, st = engine.generate(input_ids, attention_mask, start_token=start, max_new_tokens=max_new, eos=eos,
-                                  pad=cfg.pad_token_id)
+        rows, st = engine.generate(input_ids, attention_mask, start_token=start, max_new_tokens=max_new, eos=eos)
+        # HF's layout: encoder-decoder rows are [start] + new tokens; decoder-only rows are the (padded) prompt + new.
+        head = input_ids if not cfg.is_encoder_decoder else torch.full_like(input_ids[:, :1], start)
+        out = torch.full((len(rows), head.shape[1] + max(map(len, rows))), cfg.pad_token_id, dtype=torch.long,
+                         device=input_ids.device)
+        out[:, :head.shape[1]] = head
+        for b, r in enumerate(rows):
+            out[b, head.shape[1]:head.shape[1] + len(r)] = torch.tensor(r, dtype=torch.long)
         if getattr(self, "_exit_stats", None) is None:
             self._exit_stats = DecodeStats()
         self._exit_stats.add(st)

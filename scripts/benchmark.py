@@ -77,7 +77,7 @@ def run(a) -> dict:
     refs = [r[a.summary_column] for r in rows]
     batches = [tok(a.source_prefix + r[a.text_column], max_length=a.max_source_length, truncation=True,
                    return_tensors="pt") for r in rows]
-    results, full_text = {}, None
+    results, texts_of = {}, {}
     for name, settings in method_table(a).items():
         if a.methods and name not in a.methods:
             continue
@@ -92,8 +92,7 @@ def run(a) -> dict:
             times.append(t)
         stats = model.pop_exit_stats()
         texts = [tok.decode(o[0], skip_special_tokens=True).strip() for o in outs]
-        if name == "full":
-            full_text = texts
+        texts_of[name] = texts
         n_tokens = sum(int((o[0] != tok.pad_token_id).sum()) for o in outs)
         r = {"settings": settings, "time_s": round(statistics.median(times), 4), "times_s": [round(t, 4) for t in times],
              "tokens": n_tokens, "tokens_per_s": round(n_tokens / statistics.median(times), 2),
@@ -101,14 +100,15 @@ def run(a) -> dict:
         if use_engine:
             r.update(stats.summary())
             r["threshold_final"] = stats.thresholds[-1] if stats.thresholds else None
-        if full_text is not None:
-            r["agreement_with_full"] = round(sum(x == y for x, y in zip(texts, full_text)) / len(texts), 4)
         results[name] = r
         print(f"{name:>14}: {r['time_s']:.2f}s  ROUGE-L {r['rougeL']:.2f}  layers/token "
               f"{r.get('avg_layers_per_token', model.config.num_decoder_layers)}", flush=True)
     base = results.get("hf_generate", {}).get("time_s")
     full = results.get("full", {})
-    for r in results.values():
+    for name, r in results.items():
+        if "full" in texts_of:
+            same = sum(x == y for x, y in zip(texts_of[name], texts_of["full"]))
+            r["agreement_with_full"] = round(same / len(rows), 4)
         if base:
             r["speedup_vs_hf"] = round(base / r["time_s"], 3)
         if full.get("time_s"):

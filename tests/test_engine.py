@@ -51,7 +51,8 @@ def run_engine(m, x):
     policy = m.exit_policy()
     eng = Engine(m.adapter_cls(m), policy, ThresholdState(policy, m.config), getattr(m, "cm_head", None))
     st = DecodeStats(num_layers=L)
-    tokens, seq = eng.decode_one(x, None, 0, NEW, 1, st)
+    _, seq = eng.decode_one(x, None, 0, NEW, 1, st)
+    tokens = seq.tokens  # [start] + new tokens
     return tokens, seq, st
 
 
