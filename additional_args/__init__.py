@@ -181,6 +181,40 @@ class SummarizationDataArguments(DataArguments):
 
 
 @dataclass
+class TranslationDataArguments(DataArguments):
+    source_lang: str | None = field(default=None, metadata={"help": "Source language id, e.g. de."})
+    target_lang: str | None = field(default=None, metadata={"help": "Target language id, e.g. en."})
+    forced_bos_token: str | None = field(default=None, metadata={"help": "Accepted for compatibility; unused."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.source_lang or not self.target_lang:
+            raise ValueError("Translation needs --source_lang and --target_lang (e.g. --source_lang de --target_lang en)")
+        self.source_lang, self.target_lang = self.source_lang.split("_")[0], self.target_lang.split("_")[0]
+
+
+@dataclass
+class QADataArguments(DataArguments):
+    context_column: str = field(default="context")
+    question_column: str = field(default="question")
+    answer_column: str = field(default="answers")
+    max_seq_length: int = field(default=384, metadata={"help": "Tokens per input window (question + context)."})
+    doc_stride: int = field(default=128, metadata={"help": "Overlap of consecutive context windows, in tokens."})
+    max_answer_length: int = field(default=30)
+    val_max_answer_length: int | None = field(default=None)
+    version_2_with_negative: bool = field(default=False, metadata={"help": "SQuAD v2: some questions have no answer."})
+    null_score_diff_threshold: float = field(default=0.0, metadata={"help": "Accepted for compatibility; unused."})
+    n_best_size: int = field(default=20, metadata={"help": "Accepted for compatibility; unused."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.max_source_length, self.max_target_length = self.max_seq_length, self.max_answer_length
+        self.val_max_target_length = self.val_max_answer_length or self.max_answer_length
+        if self.doc_stride >= self.max_seq_length:
+            raise ValueError(f"--doc_stride {self.doc_stride} must be smaller than --max_seq_length {self.max_seq_length}")
+
+
+@dataclass
 class TrainingArguments(Seq2SeqTrainingArguments):
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Train into a non-empty output_dir (removed from the transformers 5 Trainer)."}

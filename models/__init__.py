@@ -7,12 +7,21 @@ import os
 from transformers import AutoConfig, AutoTokenizer
 
 from additional_args import update_config
-from models.modeling_t5 import EffT5ForConditionalGeneration, MetaHead
+from models.modeling_bart import EffBartForConditionalGeneration
+from models.modeling_common import EXIT_MODULES, EarlyExitModelMixin, MetaHead, freeze_all_but_meta_head
+from models.modeling_llama import EffLlamaForCausalLM
+from models.modeling_t5 import EffLongT5ForConditionalGeneration, EffT5ForConditionalGeneration
 
 logger = logging.getLogger(__name__)
 
-MODEL_CLASSES = {"t5": EffT5ForConditionalGeneration}
-EXIT_MODULES = ("cm_head", "layer_transformation")
+MODEL_CLASSES = {
+    "t5": EffT5ForConditionalGeneration,
+    "longt5": EffLongT5ForConditionalGeneration,
+    "bart": EffBartForConditionalGeneration,
+    "llama": EffLlamaForCausalLM,
+}
+# peft has no default LoRA targets for these model types
+DEFAULT_LORA_TARGETS = {"longt5": ["q", "v"]}
 
 
 def lora_base(path: str) -> str | None:
@@ -68,7 +77,7 @@ def load_model_and_tokenizer(model_args, add_args, max_answer_length=None, train
     config = load_config(model_args, path if (base is None or has_own_config) else base)
     if config.model_type not in MODEL_CLASSES:
         raise ValueError(f"model_type {config.model_type!r} is not supported yet; supported: {sorted(MODEL_CLASSES)}")
-    if config.model_type == "t5" and getattr(config, "decoder_start_token_id", None) is None:
+    if config.model_type in ("t5", "longt5") and getattr(config, "decoder_start_token_id", None) is None:
         config.decoder_start_token_id = config.pad_token_id
     settings = update_config(config, add_args, max_answer_length=max_answer_length, training=training)
     model = MODEL_CLASSES[config.model_type].from_pretrained(
@@ -81,6 +90,14 @@ def load_model_and_tokenizer(model_args, add_args, max_answer_length=None, train
     tokenizer = load_tokenizer(model_args, *([base] if base else []))
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))
+    if not config.is_encoder_decoder:
+        # decoder-only: prompts are left-padded (new tokens follow the last prompt token); LLaMA ships no pad
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        if model.config.pad_token_id is None:
+            model.config.pad_token_id = tokenizer.pad_token_id
+            model.generation_config.pad_token_id = tokenizer.pad_token_id
     if training and settings["use_lora"]:
         model = add_lora(model, settings)
     return model, tokenizer, settings
@@ -90,18 +107,16 @@ def add_lora(model, s):
     from peft import LoraConfig, TaskType, get_peft_model
 
     extra = [m for m in EXIT_MODULES if hasattr(model, m)]
-    cfg = LoraConfig(task_type=TaskType.SEQ_2_SEQ_LM, r=s["lora_rank"], lora_alpha=s["lora_alpha"],
-                     lora_dropout=s["lora_dropout"], target_modules=s["lora_target_modules"],
-                     modules_to_save=extra or None)
+    task = TaskType.SEQ_2_SEQ_LM if model.config.is_encoder_decoder else TaskType.CAUSAL_LM
+    targets = s["lora_target_modules"] or DEFAULT_LORA_TARGETS.get(model.config.model_type)
+    cfg = LoraConfig(task_type=task, r=s["lora_rank"], lora_alpha=s["lora_alpha"], lora_dropout=s["lora_dropout"],
+                     target_modules=targets, modules_to_save=extra or None)
     model = get_peft_model(model, cfg)
     if s["train_meta_cm_head"]:
         freeze_all_but_meta_head(model)
     return model
 
 
-def freeze_all_but_meta_head(model):
-    for name, p in model.named_parameters():
-        p.requires_grad = "cm_head" in name
-
-
-__all__ = ["EffT5ForConditionalGeneration", "MetaHead", "MODEL_CLASSES", "load_model_and_tokenizer"]
+__all__ = ["EffT5ForConditionalGeneration", "EffLongT5ForConditionalGeneration", "EffBartForConditionalGeneration",
+           "EffLlamaForCausalLM", "EarlyExitModelMixin", "MetaHead", "MODEL_CLASSES", "add_lora",
+           "freeze_all_but_meta_head", "load_model_and_tokenizer"]

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import torch
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
+from models.deploying_common import crop_layers, layer_len, span_mask
+
 
 @dataclass
 class Session:
@@ -20,8 +22,7 @@ class Session:
     cache: EncoderDecoderCache
 
     def cache_len(self, layer: int) -> int:
-        layers = self.cache.self_attention_cache.layers
-        return layers[layer].get_seq_length() if layer < len(layers) else 0
+        return layer_len(self.cache.self_attention_cache, layer)
 
 
 @dataclass
@@ -55,14 +56,7 @@ class T5Adapter:
 
     def span(self, start: int, n: int, causal: bool = True) -> Span:
         bias = self.rel_attn.compute_bias(n, start + n, device=self.lm_head.weight.device, past_seen_tokens=start)
-        mask = None
-        if n > 1:
-            q = torch.arange(n, device=bias.device)[:, None] + start
-            k = torch.arange(start + n, device=bias.device)[None, :]
-            mask = torch.zeros(1, 1, n, start + n, dtype=bias.dtype, device=bias.device)
-            if causal:
-                mask = mask.masked_fill(k > q, torch.finfo(bias.dtype).min)
-        return Span(start, n, bias, mask)
+        return Span(start, n, bias, span_mask(start, n, causal, bias.dtype, bias.device))
 
     def embed(self, ids: torch.Tensor, span: Span) -> torch.Tensor:
         return self.embed_tokens(ids)  # T5 has no absolute positions
@@ -77,8 +71,11 @@ class T5Adapter:
         z = self.norm(h)
         return self.lm_head(z * self.scale if self.scale is not None else z)
 
-    def fill_kv(self, sess: Session, i: int, h: torch.Tensor) -> None:
-        """State propagation: layer i's K/V for tokens that skipped it, projected from the exit hidden state."""
+    def fill_kv(self, sess: Session, i: int, h: torch.Tensor, start: int) -> None:
+        """State propagation: layer i's K/V for tokens (at positions start..) that skipped it, from the exit state.
+
+        T5 keys carry no position (the relative bias is added to the scores), so `start` is not needed here.
+        """
         layer = self.blocks[i].layer[0]
         attn, x = layer.SelfAttention, layer.layer_norm(h)
         shape = (*x.shape[:-1], -1, attn.key_value_proj_dim)
@@ -87,7 +84,4 @@ class T5Adapter:
         sess.cache.self_attention_cache.update(k, v, i)
 
     def crop(self, sess: Session, length: int) -> None:
-        for layer in sess.cache.self_attention_cache.layers:
-            extra = layer.get_seq_length() - length
-            if extra > 0:
-                layer.crop(-extra)
+        crop_layers(sess.cache.self_attention_cache, length)

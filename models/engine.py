@@ -238,7 +238,7 @@ class Engine:
                 c = self._confidence(h, logits, h_prev)
                 if c > thr:
                     for j in range(i, self.L):
-                        self.ad.fill_kv(seq.sess, j, h)
+                        self.ad.fill_kv(seq.sess, j, h, pos)
                     logits = logits if logits is not None else self.ad.logits(h)
                     st.kv_fill_tokens += self.L - i
                     st.sequential_layers += i
@@ -276,7 +276,7 @@ class Engine:
         if p.copy_skipped and k > 0:
             stacked = torch.cat([it[0] for it in items[:k]], dim=1)
             for j in range(S, L):
-                self.ad.fill_kv(seq.sess, j, stacked)
+                self.ad.fill_kv(seq.sess, j, stacked, start)
             st.kv_fill_tokens += (L - S) * k
             items, start = items[k:], start + k
         X = torch.cat([it[0] for it in items], dim=1)
@@ -374,6 +374,10 @@ class Engine:
         return rows, st
 
 
+def _first(*values):
+    return next((v for v in values if v is not None), None)
+
+
 class EarlyExitGenerationMixin:
     """Routes `generate()` into the engine when the config selects an exit method (or `use_engine=True`).
 
@@ -419,25 +423,27 @@ class EarlyExitGenerationMixin:
                              f"num_beams={num_beams}, do_sample={do_sample}")
         if input_ids is None:
             raise ValueError("Early-exit generate() needs input_ids")
+        cfg = self.config
         max_new = kwargs.pop("max_new_tokens", None)
         max_length = kwargs.pop("max_length", None)
-        if max_new is None:
-            max_new = (max_length or gc.max_length or 20) - 1
+        if max_new is None:  # HF counts the start token, or a decoder-only model's (padded) prompt, in max_length
+            max_new = (max_length or gc.max_length or 20) - (1 if cfg.is_encoder_decoder else input_ids.shape[1])
         for k in ("synced_gpus", "use_cache", "cache", "past_key_values", "min_length", "min_new_tokens", "labels"):
             kwargs.pop(k, None)
         unknown = {k for k, v in kwargs.items() if v is not None and k not in ("return_dict_in_generate",
                                                                                 "output_scores")}
         if unknown:
             raise ValueError(f"Early-exit generate() does not support {sorted(unknown)}")
-        cfg = self.config
-        start = cfg.decoder_start_token_id if cfg.decoder_start_token_id is not None else cfg.pad_token_id
-        eos = gc.eos_token_id if gc.eos_token_id is not None else cfg.eos_token_id
+        pad = _first(gc.pad_token_id, cfg.pad_token_id)
+        start = _first(getattr(cfg, "decoder_start_token_id", None), gc.decoder_start_token_id, pad)
+        eos = _first(gc.eos_token_id, cfg.eos_token_id)
         eos = eos[0] if isinstance(eos, (list, tuple)) else eos
+        pad = _first(pad, eos, 0)
         engine = Engine(self.adapter_cls(self), policy, self._threshold(policy), getattr(self, "cm_head", None))
         rows, st = engine.generate(input_ids, attention_mask, start_token=start, max_new_tokens=max_new, eos=eos)
         # HF's layout: encoder-decoder rows are [start] + new tokens; decoder-only rows are the (padded) prompt + new.
         head = input_ids if not cfg.is_encoder_decoder else torch.full_like(input_ids[:, :1], start)
-        out = torch.full((len(rows), head.shape[1] + max(map(len, rows))), cfg.pad_token_id, dtype=torch.long,
+        out = torch.full((len(rows), head.shape[1] + max(map(len, rows))), pad, dtype=torch.long,
                          device=input_ids.device)
         out[:, :head.shape[1]] = head
         for b, r in enumerate(rows):

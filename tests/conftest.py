@@ -5,3 +5,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_t5(tmp_path_factory):
+    """A tiny T5 (2 encoder, 4 decoder layers) with a tokenizer trained on generated text, saved locally."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from build_model import build
+
+    d = str(tmp_path_factory.mktemp("t5_tiny"))
+    build(d, vocab_size=400, d_model=32, d_ff=64, num_heads=2, d_kv=16, num_layers=2, num_decoder_layers=4,
+          corpus_lines=1500)
+    return d

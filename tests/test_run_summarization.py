@@ -15,16 +15,11 @@ from models import load_model_and_tokenizer
 from util.data_gen import gen_dialogsum, write_jsonl
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from build_model import build  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def ckpt(tmp_path_factory):
-    d = str(tmp_path_factory.mktemp("t5_tiny"))
-    build(d, vocab_size=400, d_model=32, d_ff=64, num_heads=2, d_kv=16, num_layers=2, num_decoder_layers=4,
-          corpus_lines=1500)
-    return d
+def ckpt(tiny_t5):
+    return tiny_t5
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +85,7 @@ def test_deploy_scenario_eval_reports_decoding_counts(ckpt, data, tmp_path):
     assert len(record["tokens"]) == ev["eval_generated_tokens"]
 
 
-def json_value(ckpt, data, tmp_path):
+def test_json_args_alias_and_resume(ckpt, data, tmp_path):
     out = tmp_path / "run"
     args = argv(ckpt, data, out, "--ouput_hidden_states_decoder", "True", "--intermediate_loss_fn", "weighted_ce")
     args[args.index("no")] = "steps"

@@ -72,6 +72,12 @@ class EarlyExitSeq2SeqTrainer(Seq2SeqTrainer):
                                "tokens": [vars(r) for r in st.records]}, f)
         return m
 
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **gen_kwargs):
+        # DataCollatorForSeq2Seq sets labels=None on label-free data, which Seq2SeqTrainer takes for labels.
+        if "labels" in inputs and inputs["labels"] is None:
+            inputs = {k: v for k, v in inputs.items() if k != "labels"}
+        return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys, **gen_kwargs)
+
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval", **gen_kwargs):
         with self._measured_generate() as record:
             metrics = super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix,

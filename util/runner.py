@@ -3,8 +3,11 @@
 import logging
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import datasets
+import numpy as np
 import transformers
 from transformers import HfArgumentParser, set_seed
 from transformers.trainer_utils import get_last_checkpoint
@@ -86,19 +89,20 @@ def select_split(raw, split, max_samples, needed: bool):
     return ds.select(range(min(max_samples, len(ds)))) if max_samples is not None else ds
 
 
+def train_stage(trainer, training_args, last_checkpoint, train_ds) -> dict:
+    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint or last_checkpoint)
+    trainer.save_model()
+    metrics = dict(train_result.metrics, train_samples=len(train_ds))
+    trainer.log_metrics("train", metrics)
+    trainer.save_metrics("train", metrics)
+    trainer.save_state()
+    return metrics
+
+
 def run_stages(trainer, training_args, data_args, last_checkpoint, train_ds, eval_ds, predict_ds,
                gen_kwargs, write_predictions):
     """Train / evaluate / predict as the HF examples do, saving *_results.json and the trainer state."""
-    results = {}
-    if training_args.do_train:
-        ckpt = training_args.resume_from_checkpoint or last_checkpoint
-        train_result = trainer.train(resume_from_checkpoint=ckpt)
-        trainer.save_model()
-        metrics = dict(train_result.metrics, train_samples=len(train_ds))
-        trainer.log_metrics("train", metrics)
-        trainer.save_metrics("train", metrics)
-        trainer.save_state()
-        results.update(metrics)
+    results = train_stage(trainer, training_args, last_checkpoint, train_ds) if training_args.do_train else {}
     if training_args.do_eval:
         metrics = trainer.evaluate(metric_key_prefix="eval", **gen_kwargs)
         metrics["eval_samples"] = len(eval_ds)
@@ -114,3 +118,123 @@ def run_stages(trainer, training_args, data_args, last_checkpoint, train_ds, eva
             write_predictions(out)
         results.update(metrics)
     return results
+
+
+@dataclass
+class TextTask:
+    """What a text-to-text task adds to the shared entry point.
+
+    columns(data_args, column_names) -> the columns examples must have; pairs(examples) -> (sources,
+    targets) as strings (prefix included); score(predictions, references) -> metrics.
+    """
+
+    data_cls: type
+    columns: Callable
+    pairs: Callable
+    score: Callable
+    after: Callable | None = None  # after(trainer, raw_splits, results) for extra reports
+
+
+def prepare_split(raw, split, max_samples, needed, task, data_args, training_args, tokenize):
+    """(cleaned raw split, tokenized split) or (None, None) when the stage does not need it."""
+    ds = select_split(raw, split, max_samples, needed)
+    if ds is None:
+        return None, None
+
+    def nonempty(ex):
+        sources, targets = task.pairs({k: [v] for k, v in ex.items()})
+        return bool(str(sources[0]).strip() and str(targets[0]).strip())
+
+    kept = ds.filter(nonempty)
+    if len(kept) < len(ds):
+        logger.warning(f"{split}: dropped {len(ds) - len(kept)} examples with an empty source or target")
+    if len(kept) == 0:
+        raise ValueError(f"{split}: every example has an empty source or target")
+    with training_args.main_process_first(desc=f"{split} tokenization"):
+        tok = kept.map(tokenize, batched=True, remove_columns=kept.column_names,
+                       num_proc=data_args.preprocessing_num_workers, load_from_cache_file=not data_args.overwrite_cache)
+    return kept, tok
+
+
+def run_text_task(task: TextTask, argv=None) -> dict:
+    """The HF-example flow shared by summarization and translation."""
+    from transformers import DataCollatorForSeq2Seq
+
+    from models import freeze_all_but_meta_head, load_model_and_tokenizer
+    from trainers import EarlyExitSeq2SeqTrainer
+    from util import metrics as M
+
+    model_args, data_args, training_args, add_args = parse_args(task.data_cls, argv)
+    setup(training_args)
+    M.ensure_punkt()
+    last_checkpoint = detect_last_checkpoint(training_args)
+    raw = load_raw_datasets(data_args, model_args)
+    for name, ds in raw.items():
+        require_columns(ds, task.columns(data_args, ds.column_names))
+    model, tokenizer, settings = load_model_and_tokenizer(
+        model_args, add_args, max_answer_length=data_args.max_target_length, training=training_args.do_train)
+    configure_for_settings(model, settings, training_args, freeze_all_but_meta_head)
+
+    padding = "max_length" if data_args.pad_to_max_length else False
+
+    def tokenize(examples, max_target):
+        sources, targets = task.pairs(examples)
+        enc = tokenizer(sources, max_length=data_args.max_source_length, padding=padding, truncation=True)
+        labels = tokenizer(text_target=targets, max_length=max_target, padding=padding, truncation=True)["input_ids"]
+        if padding and data_args.ignore_pad_token_for_loss:
+            labels = [[t if t != tokenizer.pad_token_id else -100 for t in lab] for lab in labels]
+        enc["labels"] = labels
+        return enc
+
+    splits = {}
+    for stage, split, n, needed, max_target in (
+            ("train", "train", data_args.max_train_samples, training_args.do_train, data_args.max_target_length),
+            ("eval", "validation", data_args.max_eval_samples, training_args.do_eval, data_args.val_max_target_length),
+            ("predict", "test", data_args.max_predict_samples, training_args.do_predict,
+             data_args.val_max_target_length)):
+        splits[stage] = prepare_split(raw, split, n, needed, task, data_args, training_args,
+                                      lambda ex, m=max_target: tokenize(ex, m))
+
+    collator = DataCollatorForSeq2Seq(
+        tokenizer, model=model, label_pad_token_id=-100 if data_args.ignore_pad_token_for_loss else tokenizer.pad_token_id,
+        pad_to_multiple_of=8 if training_args.fp16 else None)
+
+    def compute_metrics(eval_preds):
+        preds, labels = eval_preds
+        preds = preds[0] if isinstance(preds, tuple) else preds
+        preds = np.where(preds != -100, preds, tokenizer.pad_token_id)
+        labels = np.where(labels != -100, labels, tokenizer.pad_token_id)
+        result = task.score(decode(tokenizer, preds), decode(tokenizer, labels))
+        result["gen_len"] = M.gen_len(preds, tokenizer.pad_token_id)
+        return result
+
+    trainer = EarlyExitSeq2SeqTrainer(
+        model=model, args=training_args, train_dataset=splits["train"][1], eval_dataset=splits["eval"][1],
+        processing_class=tokenizer, data_collator=collator,
+        compute_metrics=compute_metrics if training_args.predict_with_generate else None)
+    gen_kwargs = {"max_length": data_args.val_max_target_length,
+                  "num_beams": data_args.num_beams or training_args.generation_num_beams}
+
+    def write_predictions(out):
+        texts = decode(tokenizer, np.where(out.predictions != -100, out.predictions, tokenizer.pad_token_id))
+        with open(os.path.join(training_args.output_dir, "generated_predictions.txt"), "w") as f:
+            f.write("\n".join(t.replace("\n", " ") for t in texts))
+
+    results = run_stages(trainer, training_args, data_args, last_checkpoint, splits["train"][1], splits["eval"][1],
+                         splits["predict"][1], gen_kwargs, write_predictions)
+    if task.after is not None and trainer.is_world_process_zero():
+        task.after(trainer, data_args, {k: v[0] for k, v in splits.items()}, results)
+    return results
+
+
+def decode(tokenizer, ids) -> list[str]:
+    return [t.strip() for t in tokenizer.batch_decode(ids, skip_special_tokens=True)]
+
+
+def configure_for_settings(model, settings, training_args, freeze_all_but_meta_head):
+    if settings["train_meta_cm_head"]:
+        freeze_all_but_meta_head(model)
+        model.config.meta_head_trained = True  # lets decoding use the 'meta' confidence
+    if settings["deploy_scenario"] and training_args.per_device_eval_batch_size != 1:
+        logger.warning("--deploy_scenario measures latency at batch size 1: setting per_device_eval_batch_size=1")
+        training_args.per_device_eval_batch_size = 1

@@ -1,0 +1,132 @@
+"""What every early-exit training model shares, whatever the architecture.
+
+An `Eff*` model is the HF model class with `EarlyExitModelMixin` in front of it. The mixin adds the exit
+modules (layer transformation for KD, meta confidence head), turns the decoder's hidden-state tuple into
+the per-exit list H[1..L] that util/losses.py expects, and dispatches the training loss. An architecture
+supplies only what it really changes:
+
+- `exit_norm(h)`: the shared final norm every exit goes through (T5: final_layer_norm + dropout,
+  LLaMA: RMSNorm, BART: none, its layers end in their own LayerNorm);
+- `exit_logits(h)`: the shared LM head on a normalised state (T5: d_model**-0.5 scale when
+  config.scale_decoder_outputs, BART: + final_logits_bias, LLaMA: plain untied lm_head);
+- a `forward` with the HF class's argument names spelled out (HF Trainer drops dataset columns the
+  signature does not name) that calls `self.exit_forward(labels, **kwargs)`.
+
+The decoder hidden-state tuple has the same layout for T5, LongT5, BART and LLaMA in transformers 5
+(checked by experiment, see tests/test_architectures.py): entry 0 is the embedding output, entry j
+(1 <= j < L) is layer j's raw output, and entry L is layer L's output already through the model's own
+final norm. Decoder-only models predict token t+1 at position t, so their labels are shifted here.
+"""
+
+import contextlib
+
+import torch
+from torch import nn
+from transformers import initialization as init
+
+from models.engine import EarlyExitGenerationMixin
+from util import losses
+
+EXIT_MODULES = ("cm_head", "layer_transformation")
+
+
+class MetaHead(nn.Sequential):
+    """Meta confidence head: P(this exit's argmax equals the final layer's). One class for training and decoding."""
+
+    def __init__(self, d_model: int):
+        super().__init__(nn.Linear(d_model, d_model), nn.ReLU(), nn.Linear(d_model, 2))
+
+
+def wants_meta_head(config) -> bool:
+    return bool(getattr(config, "train_meta_cm_head", False)) or "meta" in (
+        getattr(config, "exit_conf_type", None),
+        getattr(config, "shallow2deep_conf_type", None),
+    )
+
+
+def freeze_all_but_meta_head(model) -> None:
+    """Meta-head training: only cm_head learns (works on a plain or a peft-wrapped model)."""
+    for name, p in model.named_parameters():
+        p.requires_grad = "cm_head" in name
+
+
+class EarlyExitModelMixin(EarlyExitGenerationMixin):
+    """Exit modules, per-exit hidden states and the exit losses; put it before the HF model class."""
+
+    def __init__(self, config, *args, **kwargs):
+        super().__init__(config, *args, **kwargs)
+        d = self.exit_hidden_size
+        if getattr(config, "do_layer_transformation", False):
+            self.layer_transformation = nn.Linear(d, d)
+        if wants_meta_head(config):
+            self.cm_head = MetaHead(d)
+        self._init_exit_modules()
+
+    @property
+    def exit_hidden_size(self) -> int:
+        cfg = self.config
+        return cfg.d_model if getattr(cfg, "d_model", None) is not None else cfg.hidden_size
+
+    def _init_exit_modules(self):
+        # Identity start: the KD term begins as plain hidden-state matching.
+        if hasattr(self, "layer_transformation"):
+            with torch.no_grad():
+                self.layer_transformation.weight.copy_(torch.eye(self.exit_hidden_size))
+                self.layer_transformation.bias.zero_()
+
+    def _init_weights(self, module):
+        # from_pretrained initialises weights a checkpoint lacks through here, after __init__: without this
+        # a plain checkpoint loaded with do_layer_transformation would get a random transformation.
+        super()._init_weights(module)
+        if module is getattr(self, "layer_transformation", None):
+            init.eye_(module.weight)
+            init.zeros_(module.bias)
+
+    @property
+    def num_decoder_layers(self) -> int:
+        return self.adapter_cls(self).num_layers
+
+    # ---- per architecture --------------------------------------------------------------------------
+    def exit_norm(self, h: torch.Tensor) -> torch.Tensor:
+        """The shared final norm applied to an intermediate layer's output (as the last layer gets it)."""
+        raise NotImplementedError
+
+    def exit_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits of a normalised decoder hidden state through the shared LM head."""
+        raise NotImplementedError
+
+    # ---- shared ------------------------------------------------------------------------------------
+    def exit_hidden_states(self, decoder_hidden_states) -> list[torch.Tensor]:
+        """H[1..L]: every layer's output through the shared final norm; the last entry is already normed."""
+        return [self.exit_norm(h) for h in decoder_hidden_states[1:-1]] + [decoder_hidden_states[-1]]
+
+    def exit_targets(self, hidden: list[torch.Tensor], labels: torch.Tensor):
+        """(hidden, labels) aligned position by position; a causal LM's state at t predicts label t+1."""
+        if self.config.is_encoder_decoder:
+            return hidden, labels
+        return [h[:, :-1] for h in hidden], labels[:, 1:]
+
+    def exit_forward(self, labels=None, **kwargs):
+        """The HF forward, with the configured exit loss replacing the final-layer loss in training."""
+        cfg = self.config
+        loss_fn = getattr(cfg, "intermediate_loss_fn", None)
+        meta = getattr(cfg, "train_meta_cm_head", False)
+        if not self.training or labels is None or not (loss_fn or meta):
+            return super().forward(labels=labels, **kwargs)
+        kwargs["output_hidden_states"] = True
+        # Meta-head training: the model is frozen and only sees features; the head is applied outside no_grad.
+        with torch.no_grad() if meta else contextlib.nullcontext():
+            out = super().forward(labels=labels, **kwargs)
+        states = out.decoder_hidden_states if cfg.is_encoder_decoder else out.hidden_states
+        hidden, targets = self.exit_targets(self.exit_hidden_states(states), labels)
+        S = getattr(cfg, "shallow_exit_layer", None)
+        if meta:
+            layers = [S] if S else range(1, len(hidden))
+            out.loss = losses.meta_head_loss(hidden, self.exit_logits, self.cm_head, targets, layers)
+        else:
+            out.loss = losses.intermediate_loss(
+                loss_fn, hidden, self.exit_logits, targets, shallow_exit_layer=S,
+                alpha=getattr(cfg, "distill_layer_alpha", None),
+                transform=getattr(self, "layer_transformation", None),
+            )
+        return out
