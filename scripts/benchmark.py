@@ -1,13 +1,22 @@
 """Every decoding method side by side on one checkpoint, against HF generate() measured in the same run.
 
     python scripts/benchmark.py --model_name_or_path outputs/demo/model \
-        --validation_file data/dialogsum/validation.jsonl --max_samples 50 --shallow_exit_layer 2 \
-        --free_threshold 0.8 --calm_threshold 0.8 --output_json outputs/demo/benchmark.json
+        --validation_file outputs/demo/data/dialogsum/validation.jsonl --max_samples 60 \
+        --shallow_exit_layer 2 --free_thresholds 0.6 0.8 0.9 --calm_thresholds 0.6 0.8 0.9 \
+        --static_layers 1 2 3 --output_dir outputs/demo/benchmark
 
-Wall time is the sum over samples of whole generate() calls at batch 1 (tokenization and scoring
-outside), the median over --repeats after one warm-up pass. Ratios are against HF generate() on the
-same weights. Quality is ROUGE-L against the references, and agreement is the share of outputs
-identical to the full model's.
+What is measured, per method:
+- time: the sum over samples of whole generate() calls (tokenization and scoring outside), the
+  median over --repeats passes after one warm-up pass; tokens/s over the same calls;
+- speedup: HF generate()'s time / the method's time, both measured in this run on the same weights;
+- layers/token: sequential depth (layers on each token's critical path); layer-FLOPs/token: every
+  (layer, token) block computation, FREE's parallel fill included; ideal = L / layers-per-token, the
+  speedup the layer counts allow; efficiency = speedup / ideal;
+- quality: ROUGE-L (summarization) or BLEU (translation) against the references, and agreement: the
+  share of outputs identical to the full model's.
+Outputs: results.json, results.md, quality_vs_speed.png (per-method curves over the threshold sweep,
+with the area under each), confidence_hist.png (FREE's shallow confidences with the fitted Beta mixture
+and the chosen threshold). Plots need matplotlib; everything else does not.
 """
 
 import argparse
@@ -23,43 +32,64 @@ import torch  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
 from additional_args import EXIT_DEFAULTS  # noqa: E402
-from models import EffT5ForConditionalGeneration  # noqa: E402
+from models import MODEL_CLASSES  # noqa: E402
 from util import metrics as M  # noqa: E402
 
-METHOD_KEYS = [k for k in EXIT_DEFAULTS if k not in ("intermediate_loss_fn", "distill_layer_alpha",
-                                                      "output_hidden_states_decoder", "do_layer_transformation")]
+TRAIN_ONLY = ("intermediate_loss_fn", "distill_layer_alpha", "output_hidden_states_decoder", "do_layer_transformation",
+              "use_lora", "lora_rank", "lora_alpha", "lora_dropout", "lora_target_modules", "train_meta_cm_head")
 
 
-def method_table(a) -> dict:
-    """name -> exit settings. HF generate and our full path run with no exit method."""
+def method_table(a, L) -> dict:
+    """name -> (family, exit settings). HF generate and our full path run with no exit method."""
     S = a.shallow_exit_layer
-    free = dict(use_shallow_deep=True, shallow_exit_layer=S, shallow2deep_conf_type="softmax",
-                shallow2deep_conf_threshold=a.free_threshold)
-    return {
-        "hf_generate": {},
-        "full": {},
-        f"static_{a.static_exit_layer or S}": dict(static_exit_layer=a.static_exit_layer or S),
-        "calm": dict(use_early_exit=True, exit_conf_type="softmax", exit_conf_threshold=a.calm_threshold,
-                     exit_min_layer=a.calm_min_layer or S),
-        "free": free,
-        "free_adaptive": dict(free, use_adapt_threshold=True),
-        "free_verify": dict(free, exact_verification=True),
-    }
+    free = lambda t: dict(use_shallow_deep=True, shallow_exit_layer=S, shallow2deep_conf_type="softmax",  # noqa: E731
+                          shallow2deep_conf_threshold=t)
+    table = {"hf_generate": ("hf", {}), "full": ("full", {})}
+    if a.assistant_early_exit:
+        table["hf_assistant_early_exit"] = ("hf_assistant", {})
+    for k in a.static_layers or [S]:
+        table[f"static_{k}"] = ("static", dict(static_exit_layer=k))
+    for t in a.calm_thresholds:
+        table[f"calm_{t}"] = ("calm", dict(use_early_exit=True, exit_conf_type="softmax", exit_conf_threshold=t,
+                                           exit_min_layer=a.calm_min_layer or S))
+    for t in a.free_thresholds:
+        table[f"free_{t}"] = ("free", free(t))
+    table["free_adaptive"] = ("free_adaptive", dict(free(a.adapt_init), use_adapt_threshold=True))
+    for t in a.verify_thresholds or a.free_thresholds:
+        table[f"free_verify_{t}"] = ("free_verify", dict(free(t), exact_verification=True))
+    return {k: v for k, v in table.items() if not a.methods or k in a.methods or v[0] in a.methods}
 
 
 def configure(model, settings: dict) -> None:
-    for k in METHOD_KEYS:
-        setattr(model.config, k, EXIT_DEFAULTS[k])
+    for k, v in EXIT_DEFAULTS.items():
+        if k not in TRAIN_ONLY:
+            setattr(model.config, k, v)
     model.config.update(settings)
     model.reset_exit_state()
 
 
-def timed_generate(model, batches, use_engine, max_new_tokens):
+def load_rows(a):
+    rows = [json.loads(line) for line in open(a.validation_file)][: a.max_samples]
+    if a.task == "translation":
+        src = [a.source_prefix + r["translation"][a.source_lang] for r in rows]
+        return src, [r["translation"][a.target_lang] for r in rows]
+    return [a.source_prefix + r[a.text_column] for r in rows], [r[a.summary_column] for r in rows]
+
+
+def score(a, texts, refs) -> float:
+    return M.bleu(texts, refs)["bleu"] if a.task == "translation" else M.rouge(texts, refs)["rougeL"]
+
+
+def timed_generate(model, batches, family, a):
+    kw = dict(max_new_tokens=a.max_new_tokens, do_sample=False, num_beams=1)
+    if family == "hf_assistant":
+        kw["assistant_early_exit"] = a.shallow_exit_layer
+    elif family != "hf":
+        kw["use_engine"] = True
     outs, total = [], 0.0
     for enc in batches:
         t0 = time.perf_counter()
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                             **({"use_engine": True} if use_engine else {}))
+        out = model.generate(**enc, **kw)
         if out.device.type == "cuda":
             torch.cuda.synchronize()
         total += time.perf_counter() - t0
@@ -67,98 +97,207 @@ def timed_generate(model, batches, use_engine, max_new_tokens):
     return outs, total
 
 
+def decode_new(tok, outs, batches, decoder_only):
+    texts = []
+    for out, enc in zip(outs, batches):
+        new = out[:, enc["input_ids"].shape[1]:] if decoder_only else out
+        texts += [t.strip() for t in tok.batch_decode(new, skip_special_tokens=True)]
+    return texts
+
+
 def run(a) -> dict:
     torch.manual_seed(0)
-    torch.set_num_threads(a.threads or torch.get_num_threads())
+    if a.threads:
+        torch.set_num_threads(a.threads)
     M.ensure_punkt()
     tok = AutoTokenizer.from_pretrained(a.model_name_or_path)
-    model = EffT5ForConditionalGeneration.from_pretrained(a.model_name_or_path).eval()
-    rows = [json.loads(line) for line in open(a.validation_file)][: a.max_samples]
-    refs = [r[a.summary_column] for r in rows]
-    batches = [tok(a.source_prefix + r[a.text_column], max_length=a.max_source_length, truncation=True,
-                   return_tensors="pt") for r in rows]
-    results, texts_of = {}, {}
-    for name, settings in method_table(a).items():
-        if a.methods and name not in a.methods:
-            continue
+    from transformers import AutoConfig
+
+    cfg = AutoConfig.from_pretrained(a.model_name_or_path)
+    model = MODEL_CLASSES[cfg.model_type].from_pretrained(a.model_name_or_path).eval()
+    decoder_only = not cfg.is_encoder_decoder
+    L = model.adapter_cls(model).num_layers
+    sources, refs = load_rows(a)
+    if decoder_only:
+        tok.padding_side = "left"
+    batches = [tok(sources[i:i + a.batch_size], max_length=a.max_source_length, truncation=True, padding=True,
+                   return_tensors="pt") for i in range(0, len(sources), a.batch_size)]
+    results, texts_of, bmm = {}, {}, None
+    table = method_table(a, L)
+    for n, (name, (family, settings)) in enumerate(table.items(), 1):
         configure(model, settings)
-        use_engine = name != "hf_generate"
-        timed_generate(model, batches[: a.warmup], use_engine, a.max_new_tokens)
-        model.reset_exit_state()
+        timed_generate(model, batches[: a.warmup], family, a)
         times = []
         for _ in range(a.repeats):
-            model.reset_exit_state()  # each repeat is one evaluation pass; the adaptive threshold starts at lambda_0
-            outs, t = timed_generate(model, batches, use_engine, a.max_new_tokens)
+            model.reset_exit_state()  # each pass is one evaluation; the adaptive threshold restarts at lambda_0
+            outs, t = timed_generate(model, batches, family, a)
             times.append(t)
         stats = model.pop_exit_stats()
-        texts = [tok.decode(o[0], skip_special_tokens=True).strip() for o in outs]
+        if family == "free_adaptive":
+            bmm = model._threshold_state.bmm
+        texts = decode_new(tok, outs, batches, decoder_only)
         texts_of[name] = texts
-        n_tokens = sum(int((o[0] != tok.pad_token_id).sum()) for o in outs)
-        r = {"settings": settings, "time_s": round(statistics.median(times), 4), "times_s": [round(t, 4) for t in times],
-             "tokens": n_tokens, "tokens_per_s": round(n_tokens / statistics.median(times), 2),
-             "rougeL": M.rouge(texts, refs)["rougeL"]}
-        if use_engine:
+        n_tokens = sum(len(tok(t, add_special_tokens=False)["input_ids"]) + 1 for t in texts)
+        med = statistics.median(times)
+        r = {"family": family, "settings": settings, "time_s": round(med, 4), "times_s": [round(t, 4) for t in times],
+             "tokens": n_tokens, "tokens_per_s": round(n_tokens / med, 2), "quality": score(a, texts, refs)}
+        if family in ("hf", "hf_assistant"):
+            r.update(avg_layers_per_token=float(L), layer_flops_per_token=float(L))
+        else:
             r.update(stats.summary())
-            r["threshold_final"] = stats.thresholds[-1] if stats.thresholds else None
+            if stats.thresholds:
+                r["threshold_final"] = stats.thresholds[-1]
         results[name] = r
-        print(f"{name:>14}: {r['time_s']:.2f}s  ROUGE-L {r['rougeL']:.2f}  layers/token "
-              f"{r.get('avg_layers_per_token', model.config.num_decoder_layers)}", flush=True)
+        print(f"[{n}/{len(table)}] {name:>22}: {med:6.2f}s  quality {r['quality']:6.2f}  layers/token "
+              f"{r['avg_layers_per_token']:.2f}", flush=True)
     base = results.get("hf_generate", {}).get("time_s")
-    full = results.get("full", {})
     for name, r in results.items():
         if "full" in texts_of:
-            same = sum(x == y for x, y in zip(texts_of[name], texts_of["full"]))
-            r["agreement_with_full"] = round(same / len(rows), 4)
+            r["agreement_with_full"] = round(sum(x == y for x, y in zip(texts_of[name], texts_of["full"])) / len(refs), 4)
+            r["quality_vs_full"] = round(r["quality"] / max(results["full"]["quality"], 1e-9), 4)
         if base:
             r["speedup_vs_hf"] = round(base / r["time_s"], 3)
-        if full.get("time_s"):
-            r["speedup_vs_full"] = round(full["time_s"] / r["time_s"], 3)
-        if full.get("rougeL"):
-            r["rougeL_vs_full"] = round(r["rougeL"] / full["rougeL"], 4)
-    return {"model": a.model_name_or_path, "samples": len(rows), "repeats": a.repeats,
-            "threads": torch.get_num_threads(), "device": "cpu", "methods": results}
+            r["ideal_speedup"] = round(L / r["avg_layers_per_token"], 3)
+            r["efficiency"] = round(r["speedup_vs_hf"] / r["ideal_speedup"], 3)
+    res = {"model": a.model_name_or_path, "task": a.task, "samples": len(refs), "batch_size": a.batch_size,
+           "repeats": a.repeats, "threads": torch.get_num_threads(), "num_layers": L,
+           "device": "cuda" if torch.cuda.is_available() else "cpu", "methods": results,
+           "auc": auc_by_family(results)}
+    if bmm is not None and len(bmm):
+        conf, agree = bmm.data
+        as_list = lambda v: [float(x) for x in v] if v is not None else []  # noqa: E731
+        res["bmm"] = {"confidences": conf.tolist(), "agree": agree.tolist(), "alphas": as_list(bmm.alphas),
+                      "betas": as_list(bmm.betas), "pi": as_list(bmm.pi), "threshold": bmm.threshold}
+    return res
+
+
+def auc_by_family(results) -> dict:
+    """Area under quality (relative to full) vs speedup (vs HF generate), per method family.
+
+    Each family's curve is its upper envelope q(s) = best relative quality among its points with speedup
+    >= s, anchored at the full model's point (an exit method can always fall back to full depth), and 0
+    beyond its fastest point; the area is taken over [full's speedup, the fastest point of any family].
+    """
+    full = results.get("full")
+    if not full or "speedup_vs_hf" not in full:
+        return {}
+    pts = {}
+    for r in results.values():
+        if r["family"] in ("static", "calm", "free", "free_verify", "free_adaptive"):
+            pts.setdefault(r["family"], []).append((r["speedup_vs_hf"], r["quality_vs_full"]))
+    lo = full["speedup_vs_hf"]
+    hi = max([s for p in pts.values() for s, _ in p] + [lo])
+    grid = [lo + (hi - lo) * i / 200 for i in range(201)]
+    out = {}
+    for fam, p in pts.items():
+        p = p + [(lo, 1.0)]
+        env = [max([q for s, q in p if s >= g] + [0.0]) for g in grid]
+        out[fam] = round(sum((env[i] + env[i + 1]) / 2 * (grid[i + 1] - grid[i]) for i in range(200)), 4)
+    return out
 
 
 def markdown(res) -> str:
-    lines = ["| method | ROUGE-L | layers/token | layer-FLOPs/token | time (s) | speedup vs full | vs HF generate | same as full |",
-             "|---|---|---|---|---|---|---|---|"]
+    q = "BLEU" if res["task"] == "translation" else "ROUGE-L"
+    lines = [f"| method | {q} | vs full | layers/token | layer-FLOPs/token | time (s) | tokens/s | speedup vs HF | "
+             "ideal | efficiency | same as full |", "|" + "---|" * 11]
     for name, r in res["methods"].items():
-        lines.append(f"| {name} | {r['rougeL']:.2f} | {r.get('avg_layers_per_token', '-')} | "
-                     f"{r.get('layer_flops_per_token', '-')} | {r['time_s']:.2f} | {r.get('speedup_vs_full', '-')} | "
-                     f"{r.get('speedup_vs_hf', '-')} | {r.get('agreement_with_full', '-')} |")
+        lines.append(f"| {name} | {r['quality']:.2f} | {r.get('quality_vs_full', '-')} | {r['avg_layers_per_token']:.2f} | "
+                     f"{r['layer_flops_per_token']:.2f} | {r['time_s']:.2f} | {r['tokens_per_s']:.0f} | "
+                     f"{r.get('speedup_vs_hf', '-')} | {r.get('ideal_speedup', '-')} | {r.get('efficiency', '-')} | "
+                     f"{r.get('agreement_with_full', '-')} |")
+    if res.get("auc"):
+        lines += ["", "Area under the quality-speed curve: " + ", ".join(f"{k} {v}" for k, v in res["auc"].items())]
     return "\n".join(lines)
+
+
+def plot(res, out_dir) -> list:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import numpy as np
+    except ImportError:
+        print("matplotlib is not installed: skipping plots")
+        return []
+    files = []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    fams = {}
+    for r in res["methods"].values():
+        fams.setdefault(r["family"], []).append((r.get("speedup_vs_hf", 0), r.get("quality_vs_full", 0)))
+    for fam, p in fams.items():
+        p.sort()
+        label = f"{fam} (AUC {res['auc'][fam]})" if fam in res.get("auc", {}) else fam
+        ax.plot([x for x, _ in p], [y for _, y in p], "o-", label=label)
+    ax.set_xlabel("speedup vs HF generate()")
+    ax.set_ylabel("quality / full model's")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    files.append(os.path.join(out_dir, "quality_vs_speed.png"))
+    fig.tight_layout()
+    fig.savefig(files[-1], dpi=120)
+    if "bmm" in res:
+        from util.bmm import beta_logpdf
+
+        b = res["bmm"]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        conf, agree = np.array(b["confidences"]), np.array(b["agree"], dtype=bool)
+        bins = np.linspace(0, 1, 31)
+        ax.hist(conf[agree], bins=bins, alpha=0.5, density=True, label="shallow == deep")
+        ax.hist(conf[~agree], bins=bins, alpha=0.5, density=True, label="shallow != deep")
+        if b["alphas"]:
+            x = np.linspace(0.01, 0.99, 200)
+            for c, name in ((1, "agree fit"), (0, "disagree fit")):
+                ax.plot(x, np.exp(beta_logpdf(x, b["alphas"][c], b["betas"][c])), label=f"Beta {name}")
+        ax.axvline(b["threshold"], color="k", ls="--", label=f"threshold {b['threshold']:.2f}")
+        ax.set_xlabel("shallow-exit confidence")
+        ax.legend(fontsize=7)
+        files.append(os.path.join(out_dir, "confidence_hist.png"))
+        fig.tight_layout()
+        fig.savefig(files[-1], dpi=120)
+    return files
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model_name_or_path", required=True)
-    p.add_argument("--validation_file", required=True, help="jsonl with text and summary columns")
+    p.add_argument("--validation_file", required=True, help="jsonl (summarization columns or translation pairs)")
+    p.add_argument("--task", choices=("summarization", "translation"), default="summarization")
     p.add_argument("--text_column", default="dialogue")
     p.add_argument("--summary_column", default="summary")
+    p.add_argument("--source_lang", default="de")
+    p.add_argument("--target_lang", default="en")
     p.add_argument("--source_prefix", default="summarize: ")
     p.add_argument("--max_source_length", type=int, default=512)
     p.add_argument("--max_new_tokens", type=int, default=64)
     p.add_argument("--max_samples", type=int, default=50)
+    p.add_argument("--batch_size", type=int, default=1)
     p.add_argument("--shallow_exit_layer", type=int, required=True)
-    p.add_argument("--static_exit_layer", type=int, default=None)
-    p.add_argument("--free_threshold", type=float, default=0.8)
-    p.add_argument("--calm_threshold", type=float, default=0.8)
+    p.add_argument("--static_layers", type=int, nargs="*", default=None)
+    p.add_argument("--free_thresholds", type=float, nargs="*", default=[0.8])
+    p.add_argument("--verify_thresholds", type=float, nargs="*", default=None)
+    p.add_argument("--calm_thresholds", type=float, nargs="*", default=[0.8])
     p.add_argument("--calm_min_layer", type=int, default=None)
-    p.add_argument("--methods", nargs="*", default=None)
+    p.add_argument("--adapt_init", type=float, default=0.8)
+    p.add_argument("--assistant_early_exit", action="store_true", help="also HF generate(assistant_early_exit=S)")
+    p.add_argument("--methods", nargs="*", default=None, help="names or families to run (default: all)")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=3, help="batches decoded once before timing")
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--output_json", default=None)
+    p.add_argument("--output_dir", default=None)
     a = p.parse_args(argv)
     res = run(a)
     table = markdown(res)
     print(table)
-    if a.output_json:
-        os.makedirs(os.path.dirname(os.path.abspath(a.output_json)), exist_ok=True)
-        with open(a.output_json, "w") as f:
-            json.dump(res, f, indent=2)
-        with open(os.path.splitext(a.output_json)[0] + ".md", "w") as f:
+    if a.output_dir:
+        os.makedirs(a.output_dir, exist_ok=True)
+        with open(os.path.join(a.output_dir, "results.json"), "w") as f:
+            json.dump(res, f, indent=1)
+        with open(os.path.join(a.output_dir, "results.md"), "w") as f:
+            f.write(f"Command: python scripts/benchmark.py {' '.join(argv if argv is not None else sys.argv[1:])}\n\n")
             f.write(table + "\n")
+        for f in plot(res, a.output_dir):
+            print("wrote", f)
     return res
 
 

@@ -31,8 +31,9 @@ python run_summarization.py \
 
 python scripts/benchmark.py --model_name_or_path "$OUT/model" \
   --validation_file "$OUT/data/dialogsum/validation.jsonl" --max_samples "$SAMPLES" --max_source_length 256 \
-  --max_new_tokens 64 --shallow_exit_layer 2 --free_threshold "${FREE_THRESHOLD:-0.8}" \
-  --calm_threshold "${CALM_THRESHOLD:-0.8}" --repeats 3 --output_json "$OUT/benchmark.json"
+  --max_new_tokens 64 --shallow_exit_layer 2 --static_layers 2 --free_thresholds "${FREE_THRESHOLD:-0.8}" \
+  --calm_thresholds "${CALM_THRESHOLD:-0.8}" --adapt_init "${FREE_THRESHOLD:-0.8}" --repeats 3 \
+  --output_dir "$OUT/benchmark"
 
 python - "$OUT" "$start" <<'PY'
 import json, sys, time
