@@ -159,6 +159,8 @@ class DataArguments:
     num_beams: int | None = field(default=None)
     ignore_pad_token_for_loss: bool = field(default=True)
     source_prefix: str = field(default="", metadata={"help": "Prepended to every source, e.g. 'summarize: '."})
+    decoder_only_separator: str = field(
+        default="\nSummary: ", metadata={"help": "Decoder-only models: text between the source and the target."})
 
     def __post_init__(self):
         if self.val_max_target_length is None:

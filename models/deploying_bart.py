@@ -51,7 +51,9 @@ class BartAdapter:
         self.lm_head = model.lm_head
         self.bias = model.final_logits_bias
 
-    def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> Session:
+    def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+              depth: int | None = None) -> Session:
+        """Encode the source; the decoder starts empty (`depth`, the decoder-only prefill depth, is unused)."""
         enc = self.model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         mask = None
         if attention_mask is not None and not bool(attention_mask.all()):

@@ -53,8 +53,9 @@ class LlamaAdapter:
         self.rotary = base.rotary_emb
         self.lm_head = model.lm_head
 
-    def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> Session:
-        """Prefill: the (unpadded) prompt through every layer; one row."""
+    def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+              depth: int | None = None) -> Session:
+        """Prefill: the (unpadded) prompt through the first `depth` layers (default all); one row."""
         if input_ids.shape[0] != 1:
             raise ValueError("LlamaAdapter.start decodes one row at a time")
         if attention_mask is not None:
@@ -62,7 +63,7 @@ class LlamaAdapter:
         sess = Session(cache=DynamicCache(), prompt=input_ids[0].tolist())
         span = self.span(0, input_ids.shape[1])
         h = self.embed(input_ids, span)
-        for i in range(self.num_layers):
+        for i in range(depth or self.num_layers):
             h = self.layer(sess, i, h, span)
         sess.first_logits = self.logits(h[:, -1:])[0, -1]
         return sess

@@ -46,7 +46,9 @@ class T5Adapter:
         self.scale = model.config.d_model**-0.5 if getattr(model.config, "scale_decoder_outputs", False) else None
         self.n_heads = model.config.num_heads
 
-    def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> Session:
+    def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+              depth: int | None = None) -> Session:
+        """Encode the source; the decoder starts empty (`depth`, the decoder-only prefill depth, is unused)."""
         enc = self.model.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         bias = torch.zeros(1, self.n_heads, 1, enc.shape[1], dtype=enc.dtype, device=enc.device)
         if attention_mask is not None and not bool(attention_mask.all()):

@@ -330,17 +330,22 @@ class Engine:
 
         The adapter's session says what is already decoded: an encoder-decoder starts from
         [start_token] with empty decoder caches; a decoder-only model has run its prompt through every
-        layer (prefill never exits) and hands over the prompt and the logits of its last position.
+        layer (prefill never exits; static exiting is a truncated model, so its prefill stops at k) and
+        hands over the prompt and the logits of its last position. That first token is counted like a
+        decoding step over `depth` layers; the rest of the prompt, like an encoder, is not counted.
         """
         self._eos = eos
-        sess = self.ad.start(input_ids, attention_mask)
+        depth = self.p.static_layer if self.p.method == "static" else self.L
+        sess = self.ad.start(input_ids, attention_mask, depth=depth)
         prompt = sess.prompt if getattr(sess, "prompt", None) is not None else [start_token]
         seq = _Seq(sess=sess, tokens=list(prompt))
         if self.p.method == "free":
             st.thresholds.append(self.thr.new_sequence())
         if getattr(sess, "first_logits", None) is not None and max_new_tokens > 0:
             st.steps += 1
-            self._emit(seq, st, sess.first_logits, TokenRecord(self.L))
+            st.sequential_layers += depth
+            st.block_tokens += depth
+            self._emit(seq, st, sess.first_logits, TokenRecord(depth))
         device = input_ids.device
         while True:
             n_new = len(seq.tokens) - len(prompt)

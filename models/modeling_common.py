@@ -114,11 +114,12 @@ class EarlyExitModelMixin(EarlyExitGenerationMixin):
         if not self.training or labels is None or not (loss_fn or meta):
             return super().forward(labels=labels, **kwargs)
         kwargs["output_hidden_states"] = True
-        # Meta-head training: the model is frozen and only sees features; the head is applied outside no_grad.
+        # Meta-head training: the model (final norm included) only provides features; the head is applied
+        # outside no_grad, so it is the only module that gets gradients.
         with torch.no_grad() if meta else contextlib.nullcontext():
             out = super().forward(labels=labels, **kwargs)
-        states = out.decoder_hidden_states if cfg.is_encoder_decoder else out.hidden_states
-        hidden, targets = self.exit_targets(self.exit_hidden_states(states), labels)
+            states = out.decoder_hidden_states if cfg.is_encoder_decoder else out.hidden_states
+            hidden, targets = self.exit_targets(self.exit_hidden_states(states), labels)
         S = getattr(cfg, "shallow_exit_layer", None)
         if meta:
             layers = [S] if S else range(1, len(hidden))

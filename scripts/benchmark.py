@@ -25,6 +25,7 @@ import os
 import statistics
 import sys
 import time
+from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -34,6 +35,7 @@ from transformers import AutoTokenizer  # noqa: E402
 from additional_args import EXIT_DEFAULTS  # noqa: E402
 from models import MODEL_CLASSES  # noqa: E402
 from util import metrics as M  # noqa: E402
+from util.runner import causal_lm_features  # noqa: E402
 
 TRAIN_ONLY = ("intermediate_loss_fn", "distill_layer_alpha", "output_hidden_states_decoder", "do_layer_transformation",
               "use_lora", "lora_rank", "lora_alpha", "lora_dropout", "lora_target_modules", "train_meta_cm_head")
@@ -118,10 +120,15 @@ def run(a) -> dict:
     decoder_only = not cfg.is_encoder_decoder
     L = model.adapter_cls(model).num_layers
     sources, refs = load_rows(a)
-    if decoder_only:
+    if decoder_only:  # the prompt layout the model was trained with (util/runner.causal_lm_features)
         tok.padding_side = "left"
-    batches = [tok(sources[i:i + a.batch_size], max_length=a.max_source_length, truncation=True, padding=True,
-                   return_tensors="pt") for i in range(0, len(sources), a.batch_size)]
+        ns = SimpleNamespace(max_source_length=a.max_source_length, decoder_only_separator=a.separator)
+        ids = causal_lm_features(tok, sources, refs, ns, a.max_new_tokens, with_target=False)["input_ids"]
+        batches = [tok.pad({"input_ids": ids[i:i + a.batch_size]}, return_tensors="pt")
+                   for i in range(0, len(ids), a.batch_size)]
+    else:
+        batches = [tok(sources[i:i + a.batch_size], max_length=a.max_source_length, truncation=True, padding=True,
+                       return_tensors="pt") for i in range(0, len(sources), a.batch_size)]
     results, texts_of, bmm = {}, {}, None
     table = method_table(a, L)
     for n, (name, (family, settings)) in enumerate(table.items(), 1):
@@ -269,6 +276,7 @@ def main(argv=None):
     p.add_argument("--target_lang", default="en")
     p.add_argument("--source_prefix", default="summarize: ")
     p.add_argument("--max_source_length", type=int, default=512)
+    p.add_argument("--separator", default="\nSummary: ", help="decoder-only: text between source and target")
     p.add_argument("--max_new_tokens", type=int, default=64)
     p.add_argument("--max_samples", type=int, default=50)
     p.add_argument("--batch_size", type=int, default=1)

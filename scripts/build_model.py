@@ -1,23 +1,32 @@
-"""Build a randomly initialised T5 and a tokenizer trained on generated text, without the hub.
+"""Build a randomly initialised model and a tokenizer trained on generated text, without the hub.
 
     python scripts/build_model.py --out_dir outputs/t5_tiny --d_model 128 --num_layers 4 --num_decoder_layers 6
+    python scripts/build_model.py --model_type bart --out_dir outputs/bart_tiny --num_layers 2 --num_decoder_layers 4
+    python scripts/build_model.py --model_type llama --out_dir outputs/llama_tiny --num_decoder_layers 4
 
 The folder it writes is what --model_name_or_path accepts (config.json, model.safetensors, tokenizer).
+Tokenizers: T5 / LongT5 get a Unigram like T5's SentencePiece (pad 0, eos 1, unk 2); BART a byte-level BPE
+like GPT-2's (<s> 0, <pad> 1, </s> 2, <unk> 3, <mask> 4); LLaMA a byte-fallback BPE like LLaMA's
+(<unk> 0, <s> 1, </s> 2, <pad> 3; adds <s>, pads on the left). For LLaMA, --num_decoder_layers is the
+depth; --num_layers (the encoder) is unused.
 """
 
 import argparse
+import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers  # noqa: E402
-from transformers import T5Config, T5TokenizerFast  # noqa: E402
+from transformers import (BartConfig, BartTokenizer, LlamaConfig, LlamaTokenizer, LongT5Config, T5Config,  # noqa: E402
+                          T5TokenizerFast)
 
-from models import EffT5ForConditionalGeneration  # noqa: E402
+from models import MODEL_CLASSES  # noqa: E402
 from util.data_gen import corpus_text  # noqa: E402
 
 SPECIALS = ["<pad>", "</s>", "<unk>"]  # T5's ids: pad 0, eos 1, unk 2
+MODEL_TYPES = ("t5", "longt5", "bart", "llama")
 
 
 def train_tokenizer(lines, vocab_size: int) -> T5TokenizerFast:
@@ -33,20 +42,79 @@ def train_tokenizer(lines, vocab_size: int) -> T5TokenizerFast:
     return T5TokenizerFast(tokenizer_object=tok, extra_ids=0, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
 
 
+def _bpe_vocab_and_merges(tok: Tokenizer):
+    model = json.loads(tok.to_str())["model"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
+    return model["vocab"], merges
+
+
+def train_bart_tokenizer(lines, vocab_size: int) -> BartTokenizer:
+    """Byte-level BPE (GPT-2 / BART style): every byte is in the alphabet, so nothing is unknown."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.train_from_iterator(lines, trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    vocab, merges = _bpe_vocab_and_merges(tok)
+    return BartTokenizer(vocab=vocab, merges=merges)
+
+
+def train_llama_tokenizer(lines, vocab_size: int) -> LlamaTokenizer:
+    """SentencePiece-style BPE with byte fallback (LLaMA style); adds <s>, pads on the left for generation."""
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    tok.train_from_iterator(lines, trainers.BpeTrainer(vocab_size=max(vocab_size - 256, 100),
+                                                       special_tokens=["<unk>", "<s>", "</s>", "<pad>"]))
+    vocab, merges = _bpe_vocab_and_merges(tok)
+    for b in range(256):  # byte-fallback pieces, so characters never seen in training survive a round trip
+        vocab.setdefault(f"<0x{b:02X}>", len(vocab))
+    return LlamaTokenizer(vocab=vocab, merges=merges, pad_token="<pad>", add_bos_token=True, add_eos_token=False,
+                          padding_side="left")
+
+
+def make_config(model_type, tokenizer, d_model, d_ff, num_heads, d_kv, num_layers, num_decoder_layers,
+                **exit_settings):
+    if model_type in ("t5", "longt5"):
+        cls = T5Config if model_type == "t5" else LongT5Config
+        return cls(
+            vocab_size=len(tokenizer), d_model=d_model, d_ff=d_ff, num_heads=num_heads, d_kv=d_kv,
+            num_layers=num_layers, num_decoder_layers=num_decoder_layers, dropout_rate=0.1,
+            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+            decoder_start_token_id=tokenizer.pad_token_id, feed_forward_proj="relu", tie_word_embeddings=True,
+            **exit_settings,
+        )
+    if model_type == "bart":
+        # no forced BOS/EOS: the early-exit engine decodes plain greedy, like HF generate() without processors
+        return BartConfig(
+            vocab_size=len(tokenizer), d_model=d_model, encoder_layers=num_layers, decoder_layers=num_decoder_layers,
+            encoder_attention_heads=num_heads, decoder_attention_heads=num_heads, encoder_ffn_dim=d_ff,
+            decoder_ffn_dim=d_ff, max_position_embeddings=1024, dropout=0.1,
+            pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.eos_token_id,
+            forced_bos_token_id=None, forced_eos_token_id=None, **exit_settings,
+        )
+    if model_type == "llama":
+        return LlamaConfig(
+            vocab_size=len(tokenizer), hidden_size=d_model, intermediate_size=d_ff,
+            num_hidden_layers=num_decoder_layers, num_attention_heads=num_heads,
+            num_key_value_heads=max(1, num_heads // 2), head_dim=d_kv,
+            max_position_embeddings=2048, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False, **exit_settings,
+        )
+    raise ValueError(f"model_type {model_type!r} is not one of {MODEL_TYPES}")
+
+
 def build(out_dir, vocab_size=4000, d_model=128, d_ff=512, num_heads=4, d_kv=32, num_layers=4,
-          num_decoder_layers=6, corpus_lines=20000, seed=0, **exit_settings):
-    tokenizer = train_tokenizer(corpus_text(seed, corpus_lines), vocab_size)
-    config = T5Config(
-        vocab_size=len(tokenizer), d_model=d_model, d_ff=d_ff, num_heads=num_heads, d_kv=d_kv,
-        num_layers=num_layers, num_decoder_layers=num_decoder_layers, dropout_rate=0.1,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-        decoder_start_token_id=tokenizer.pad_token_id, feed_forward_proj="relu", tie_word_embeddings=True,
-        **exit_settings,
-    )
+          num_decoder_layers=6, corpus_lines=20000, seed=0, model_type="t5", **exit_settings):
+    lines = corpus_text(seed, corpus_lines)
+    tokenizer = {"bart": train_bart_tokenizer, "llama": train_llama_tokenizer}.get(model_type, train_tokenizer)(
+        lines, vocab_size)
+    config = make_config(model_type, tokenizer, d_model, d_ff, num_heads, d_kv, num_layers, num_decoder_layers,
+                         **exit_settings)
     import torch
 
     torch.manual_seed(seed)
-    model = EffT5ForConditionalGeneration(config)
+    model = MODEL_CLASSES[model_type](config)
     os.makedirs(out_dir, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
@@ -56,19 +124,20 @@ def build(out_dir, vocab_size=4000, d_model=128, d_ff=512, num_heads=4, d_kv=32,
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out_dir", required=True)
+    p.add_argument("--model_type", choices=MODEL_TYPES, default="t5")
     p.add_argument("--vocab_size", type=int, default=4000)
     p.add_argument("--d_model", type=int, default=128)
     p.add_argument("--d_ff", type=int, default=512)
-    p.add_argument("--num_heads", type=int, default=4)
-    p.add_argument("--d_kv", type=int, default=32)
-    p.add_argument("--num_layers", type=int, default=4, help="encoder layers")
+    p.add_argument("--num_heads", type=int, default=4, help="attention heads (LLaMA: K/V heads are half of them)")
+    p.add_argument("--d_kv", type=int, default=32, help="head dimension (T5 / LongT5 / LLaMA)")
+    p.add_argument("--num_layers", type=int, default=4, help="encoder layers (unused for llama)")
     p.add_argument("--num_decoder_layers", type=int, default=6)
     p.add_argument("--corpus_lines", type=int, default=20000, help="generated lines the tokenizer is trained on")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
     model, tok = build(**vars(a))
     n = sum(p.numel() for p in model.parameters())
-    print(f"wrote {a.out_dir}: T5 {n / 1e6:.2f}M parameters, vocab {len(tok)}")
+    print(f"wrote {a.out_dir}: {a.model_type} {n / 1e6:.2f}M parameters, vocab {len(tok)}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """gpt_eval against a local stub of an OpenAI-compatible endpoint (127.0.0.1, port 0); no other network."""
 
+import importlib.util
 import json
 import os
 import socket
@@ -15,6 +16,8 @@ import pytest
 from gpt_eval.cli import main
 from gpt_eval.client import RateLimiter, retry_after_seconds
 from gpt_eval.prompts import parse_likert, parse_pairwise
+
+HAVE_MPL = importlib.util.find_spec("matplotlib") is not None
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECRET = "sk-TEST-secret-7f3a9c1e5b2d"
@@ -143,7 +146,10 @@ def test_scores_and_pairwise_agreement_rule(stub, inputs, capsys):
     assert s.total == 4 * N and set(s.counts.values()) == {1}
     out = capsys.readouterr().out
     assert "| relevance | 4.00 (6) | 2.00 (6) |" in out and "| 6 samples | 2 | 2 | 2 |" in out
-    ET.parse(inputs / "out" / "likert.svg")  # matplotlib is not installed here: the SVG fallback
+    if HAVE_MPL:
+        assert (inputs / "out" / "likert.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    else:
+        ET.parse(inputs / "out" / "likert.svg")  # the SVG fallback without matplotlib
     # A rerun sends nothing and reports the same.
     assert main(argv(inputs, s.url)) == 0
     assert s.total == 4 * N and load(inputs)["pairwise"]["win"] == 2
@@ -240,7 +246,8 @@ def test_key_never_leaks(stub, inputs):
     assert set(s.auth) == {f"Bearer {SECRET}"}  # the key was sent...
     assert SECRET not in p.stdout + p.stderr  # ...but never shown or written
     files = [os.path.join(r, f) for r, _, fs in os.walk(inputs / "out") for f in fs]
-    assert {os.path.basename(f) for f in files} >= {"results.jsonl", "aggregate.json", "likert.svg"}
+    chart = "likert.png" if HAVE_MPL else "likert.svg"
+    assert {os.path.basename(f) for f in files} >= {"results.jsonl", "aggregate.json", chart}
     for f in files:
         assert SECRET not in open(f, encoding="utf-8", errors="replace").read()
 

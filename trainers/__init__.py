@@ -76,7 +76,16 @@ class EarlyExitSeq2SeqTrainer(Seq2SeqTrainer):
         # DataCollatorForSeq2Seq sets labels=None on label-free data, which Seq2SeqTrainer takes for labels.
         if "labels" in inputs and inputs["labels"] is None:
             inputs = {k: v for k, v in inputs.items() if k != "labels"}
-        return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys, **gen_kwargs)
+        if getattr(unwrap_peft(self.model).config, "is_encoder_decoder", True) or prediction_loss_only \
+                or not self.args.predict_with_generate:
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys, **gen_kwargs)
+        # Decoder-only evaluation rows are prompts; the labels are the targets, so no loss, only the continuation.
+        inputs = self._prepare_inputs(inputs)
+        gen_kwargs = gen_kwargs or dict(getattr(self, "_gen_kwargs", {}))
+        gen_kwargs = {k: v for k, v in gen_kwargs.items() if v is not None}
+        out = self.model.generate(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], **gen_kwargs)
+        new = out[:, inputs["input_ids"].shape[1]:]
+        return None, new, inputs.get("labels")
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval", **gen_kwargs):
         with self._measured_generate() as record:

@@ -176,9 +176,14 @@ def run_text_task(task: TextTask, argv=None) -> dict:
     configure_for_settings(model, settings, training_args, freeze_all_but_meta_head)
 
     padding = "max_length" if data_args.pad_to_max_length else False
+    decoder_only = not getattr(model.config, "is_encoder_decoder", True)
+    if decoder_only:
+        tokenizer.padding_side = "left"  # generation continues the prompt on the right
 
-    def tokenize(examples, max_target):
+    def tokenize(examples, max_target, train):
         sources, targets = task.pairs(examples)
+        if decoder_only:
+            return causal_lm_features(tokenizer, sources, targets, data_args, max_target, with_target=train)
         enc = tokenizer(sources, max_length=data_args.max_source_length, padding=padding, truncation=True)
         labels = tokenizer(text_target=targets, max_length=max_target, padding=padding, truncation=True)["input_ids"]
         if padding and data_args.ignore_pad_token_for_loss:
@@ -193,7 +198,7 @@ def run_text_task(task: TextTask, argv=None) -> dict:
             ("predict", "test", data_args.max_predict_samples, training_args.do_predict,
              data_args.val_max_target_length)):
         splits[stage] = prepare_split(raw, split, n, needed, task, data_args, training_args,
-                                      lambda ex, m=max_target: tokenize(ex, m))
+                                      lambda ex, m=max_target, t=stage == "train": tokenize(ex, m, t))
 
     collator = DataCollatorForSeq2Seq(
         tokenizer, model=model, label_pad_token_id=-100 if data_args.ignore_pad_token_for_loss else tokenizer.pad_token_id,
@@ -214,6 +219,8 @@ def run_text_task(task: TextTask, argv=None) -> dict:
         compute_metrics=compute_metrics if training_args.predict_with_generate else None)
     gen_kwargs = {"max_length": data_args.val_max_target_length,
                   "num_beams": data_args.num_beams or training_args.generation_num_beams}
+    if decoder_only:  # a causal LM's max_length would count the prompt
+        gen_kwargs = {"max_new_tokens": gen_kwargs.pop("max_length"), **gen_kwargs}
 
     def write_predictions(out):
         texts = decode(tokenizer, np.where(out.predictions != -100, out.predictions, tokenizer.pad_token_id))
@@ -225,6 +232,28 @@ def run_text_task(task: TextTask, argv=None) -> dict:
     if task.after is not None and trainer.is_world_process_zero():
         task.after(trainer, data_args, {k: v[0] for k, v in splits.items()}, results)
     return results
+
+
+def causal_lm_features(tokenizer, sources, targets, data_args, max_target, with_target):
+    """Decoder-only features: prompt = prefix + source + separator (source cut to max_source_length tokens).
+
+    Training rows are prompt + target + EOS with labels on the target only; evaluation rows are the prompt
+    alone, with the target as labels for scoring.
+    """
+    sep = getattr(data_args, "decoder_only_separator", "\nSummary: ")
+    src = tokenizer(sources, max_length=data_args.max_source_length, truncation=True, add_special_tokens=False)
+    sep_ids = tokenizer(sep, add_special_tokens=False)["input_ids"]
+    tgt = tokenizer(targets, max_length=max_target - 1, truncation=True, add_special_tokens=False)["input_ids"]
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    out = {"input_ids": [], "attention_mask": [], "labels": []}
+    for s, t in zip(src["input_ids"], tgt):
+        prompt = bos + s + sep_ids
+        t = t + [tokenizer.eos_token_id]
+        ids = prompt + t if with_target else prompt
+        out["input_ids"].append(ids)
+        out["attention_mask"].append([1] * len(ids))
+        out["labels"].append([-100] * len(prompt) + t if with_target else t)
+    return out
 
 
 def decode(tokenizer, ids) -> list[str]:

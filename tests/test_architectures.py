@@ -1,0 +1,491 @@
+"""BART, LLaMA and LongT5: the same exit losses and the same decoding engine as T5, checked against HF.
+
+Each architecture is a tiny random model whose greedy output varies and whose exit confidences spread over
+[0, 1] (see `Arch.make`), so thresholds in 0.3..0.9 give runs that mix exits and deep steps.
+"""
+
+import pytest
+import torch
+from transformers import (BartConfig, BartForConditionalGeneration, LlamaConfig, LlamaForCausalLM, LongT5Config,
+                          LongT5ForConditionalGeneration)
+from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+from models import (EffBartForConditionalGeneration, EffLlamaForCausalLM, EffLongT5ForConditionalGeneration,
+                    add_lora)
+from models.engine import DecodeStats, Engine, ThresholdState
+from util import losses
+
+L = 4
+NEW = 12
+FREE = dict(use_shallow_deep=True, shallow_exit_layer=2, shallow2deep_conf_type="softmax")
+CALM = dict(use_early_exit=True, exit_conf_type="softmax", exit_min_layer=1)
+THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
+LOSSES = ["ce", "weighted_ce", "shallowdeep_ce", "shallowdeep_kd_last", "shallowdeep_kd_unif", "shallowdeep_kd_dyna"]
+
+
+class Arch:
+    """What the tests need to know about one architecture."""
+
+    eff_cls = hf_cls = None
+    start = eos = None
+    encoder_decoder = True
+
+    def config(self, **kw):
+        raise NotImplementedError
+
+    def soften(self, m):
+        """Make a random model decode varied tokens with spread-out confidences."""
+
+    def make(self, **exit_cfg):
+        torch.manual_seed(0)
+        m = self.eff_cls(self.config(**exit_cfg)).eval()
+        with torch.no_grad():
+            self.soften(m)
+        return m
+
+    def truncated(self, m, k):
+        """HF's own model with k decoder layers and m's weights."""
+        cfg = m.config.to_dict()
+        cfg.update(self.depth(k))
+        t = self.hf_cls(type(m.config)(**cfg)).eval()
+        missing, _ = t.load_state_dict(m.state_dict(), strict=False)
+        assert not missing
+        return t
+
+    def inputs(self, n=4, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        return [torch.randint(3, 64, (1, int(torch.randint(5, 12, (1,), generator=g))), generator=g) for _ in range(n)]
+
+    def hf_generate(self, m, x, **kw):
+        """HF's own greedy search (bypassing our generate())."""
+        return self.hf_cls.generate(m, input_ids=x, max_new_tokens=NEW, do_sample=False, **kw)
+
+    def teacher_forced_cache(self, m, x, tokens):
+        """Every decoder layer's self-attention cache of a full pass over the decoded tokens."""
+        out = m(input_ids=x, decoder_input_ids=torch.tensor([tokens]), use_cache=True,
+                cache=EncoderDecoderCache(DynamicCache(), DynamicCache()))
+        return out.cache.self_attention_cache
+
+    def train_batch(self):
+        g = torch.Generator().manual_seed(0)
+        x = torch.randint(3, 64, (2, 7), generator=g)
+        y = torch.randint(3, 64, (2, 5), generator=g)
+        y[1, 3:] = -100
+        return dict(input_ids=x, labels=y)
+
+    def by_hand_hidden(self, m, out):
+        """H[1..L] and the exit logits function, written out for this architecture."""
+        raise NotImplementedError
+
+
+class Bart(Arch):
+    eff_cls, hf_cls, start, eos = EffBartForConditionalGeneration, BartForConditionalGeneration, 2, 2
+
+    def config(self, **kw):
+        return BartConfig(vocab_size=64, d_model=32, encoder_layers=2, decoder_layers=L, encoder_attention_heads=2,
+                          decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                          max_position_embeddings=64, dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
+                          forced_eos_token_id=None, init_std=0.2, **kw)
+
+    def soften(self, m):
+        # Random BART decodes one token forever: the encoder context dominates and the tied head echoes it.
+        for layer in m.model.decoder.layers:
+            layer.encoder_attn.out_proj.weight.mul_(0.03)
+            layer.final_layer_norm.weight.mul_(3.0)  # sharper exits: confidences spread over [0, 1]
+            layer.final_layer_norm.bias.mul_(3.0)
+        m.final_logits_bias.normal_(0, 0.5)  # non-zero, so a missing bias shows
+
+    def depth(self, k):
+        return dict(decoder_layers=k)
+
+    def first_decoder_layer(self, m):
+        return m.model.decoder.layers[0]
+
+    def by_hand_hidden(self, m, out):
+        # post-LN layers, no final decoder norm: the layer outputs are the exits; tied head + final_logits_bias
+        return list(out.decoder_hidden_states[1:]), lambda h: m.lm_head(h) + m.final_logits_bias
+
+
+class LongT5(Arch):
+    eff_cls, hf_cls, start, eos = EffLongT5ForConditionalGeneration, LongT5ForConditionalGeneration, 0, 1
+
+    def config(self, **kw):
+        # encoder and decoder depths differ on purpose (transformers 5 generate() cache bug, see ENVIRONMENT.md)
+        return LongT5Config(vocab_size=64, d_model=32, d_ff=64, num_heads=2, d_kv=16, num_layers=2,
+                            num_decoder_layers=L, dropout_rate=0.0, decoder_start_token_id=0, pad_token_id=0,
+                            eos_token_id=1, **kw)
+
+    def soften(self, m):
+        # A random T5 decoder echoes its input token (residual stream + tied head): stronger self-attention and
+        # feed-forward outputs break the echo, a sharper final norm spreads the exit confidences over [0, 1].
+        for block in m.decoder.block:
+            block.layer[0].SelfAttention.o.weight.mul_(3.0)
+            block.layer[2].DenseReluDense.wo.weight.mul_(3.0)
+        m.decoder.final_layer_norm.weight.mul_(3.0)
+
+    def depth(self, k):
+        return dict(num_decoder_layers=k)
+
+    def first_decoder_layer(self, m):
+        return m.decoder.block[0]
+
+    def hf_generate(self, m, x, **kw):
+        return super().hf_generate(m, x, cache=EncoderDecoderCache(DynamicCache(), DynamicCache()), **kw)
+
+    def by_hand_hidden(self, m, out):
+        hs, d = out.decoder_hidden_states, m.decoder
+        assert m.config.scale_decoder_outputs
+        return ([d.dropout(d.final_layer_norm(h)) for h in hs[1:-1]] + [hs[-1]],
+                lambda h: m.lm_head(h * m.config.d_model**-0.5))
+
+
+class Llama(Arch):
+    eff_cls, hf_cls, start, eos = EffLlamaForCausalLM, LlamaForCausalLM, None, 2
+    encoder_decoder = False
+
+    def config(self, **kw):
+        # grouped-query attention: 4 query heads share 2 K/V heads
+        return LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=L,
+                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                           initializer_range=1.0, pad_token_id=0, bos_token_id=1, eos_token_id=2, **kw)
+
+    def depth(self, k):
+        return dict(num_hidden_layers=k)
+
+    def first_decoder_layer(self, m):
+        return m.model.layers[0]
+
+    def teacher_forced_cache(self, m, x, tokens):
+        return m(input_ids=torch.tensor([tokens]), use_cache=True, cache=DynamicCache()).cache
+
+    def train_batch(self):
+        g = torch.Generator().manual_seed(0)
+        x = torch.randint(3, 64, (2, 9), generator=g)
+        mask = torch.ones_like(x)
+        mask[1, :2] = 0  # left padding
+        y = x.clone()
+        y[:, :3] = -100  # prompt
+        y[1, :2] = -100
+        return dict(input_ids=x, attention_mask=mask, labels=y)
+
+    def by_hand_hidden(self, m, out):
+        hs = out.hidden_states
+        return [m.model.norm(h) for h in hs[1:-1]] + [hs[-1]], m.lm_head
+
+
+ARCHS = {"bart": Bart(), "llama": Llama(), "longt5": LongT5()}
+arch_params = pytest.mark.parametrize("arch", list(ARCHS.values()), ids=list(ARCHS))
+
+
+def set_method(m, **kw):
+    for k in ("static_exit_layer", "use_early_exit", "use_shallow_deep", "exact_verification", "use_adapt_threshold",
+              "copy_skipped_hidden_states", "rollback_conf_threshold"):
+        setattr(m.config, k, None)
+    m.config.update(kw)
+    m.reset_exit_state()
+
+
+def run_engine(arch, m, x):
+    """Engine on one row; seq.tokens is laid out like HF's output row ([start] + new, or prompt + new)."""
+    policy = m.exit_policy()
+    eng = Engine(m.adapter_cls(m), policy, ThresholdState(policy, m.config), getattr(m, "cm_head", None))
+    st = DecodeStats(num_layers=L)
+    _, seq = eng.decode_one(x, None, arch.start, NEW, arch.eos, st)
+    return seq, st
+
+
+def mixed_runs(arch, m, method, n=6):
+    """(input, seq, stats) for every input and threshold where exits and deep steps both happen."""
+    key = "exit_conf_threshold" if "use_early_exit" in method else "shallow2deep_conf_threshold"
+    for x in arch.inputs(n):
+        for thr in THRESHOLDS:
+            set_method(m, **method, **{key: thr})
+            seq, st = run_engine(arch, m, x)
+            if 0 < st.exits < st.steps:
+                yield x, seq, st
+
+
+def close(a, b, tol=1e-4):
+    """Within tol, relative to the tensor's scale."""
+    a, b = a.detach(), b.detach()
+    return bool((a - b).abs().max() <= tol * max(1.0, float(b.abs().max())))
+
+
+# ---- training model -----------------------------------------------------------------------------------
+
+@arch_params
+def test_exit_hidden_states_are_the_truncated_models_outputs(arch):
+    """Checks the hidden-state layout: exit k's logits are those of HF's model cut to k decoder layers."""
+    m = arch.make()
+    batch = arch.train_batch()
+    out = m(**batch, output_hidden_states=True, use_cache=False)
+    H = m.exit_hidden_states(out.decoder_hidden_states if arch.encoder_decoder else out.hidden_states)
+    assert len(H) == L
+    assert close(m.exit_logits(H[-1]), out.logits, 1e-5)
+    for k in (1, 2, 3):
+        ref = arch.truncated(m, k)(**batch, use_cache=False).logits
+        assert close(m.exit_logits(H[k - 1]), ref, 1e-5), k
+
+
+@arch_params
+@pytest.mark.parametrize("loss_fn", LOSSES)
+def test_training_loss_equals_util_losses_by_hand(arch, loss_fn):
+    m = arch.make(intermediate_loss_fn=loss_fn, shallow_exit_layer=2, distill_layer_alpha=0.5,
+                  output_hidden_states_decoder=True, do_layer_transformation=loss_fn.startswith("shallowdeep_kd"))
+    m.train()  # dropout is 0: deterministic
+    batch = arch.train_batch()
+    out = m(**batch)
+    m.config.intermediate_loss_fn = None  # the plain HF forward, to rebuild the loss by hand
+    plain = m(**batch, output_hidden_states=True)
+    m.config.intermediate_loss_fn = loss_fn
+    H, logits_fn = arch.by_hand_hidden(m, plain)
+    y = batch["labels"]
+    if not arch.encoder_decoder:  # the state at t predicts token t + 1
+        H, y = [h[:, :-1] for h in H], y[:, 1:]
+    want = losses.intermediate_loss(loss_fn, H, logits_fn, y, 2, 0.5, transform=getattr(m, "layer_transformation",
+                                                                                          None))
+    assert out.loss.item() == pytest.approx(want.item(), rel=1e-5)
+    first = arch.first_decoder_layer(m)
+    before = [p.detach().clone() for p in first.parameters()]
+    out.loss.backward()
+    torch.optim.SGD(m.parameters(), lr=0.1).step()
+    assert any(not torch.equal(a, b) for a, b in zip(before, first.parameters()))
+    if loss_fn.startswith("shallowdeep_kd"):
+        assert m.layer_transformation.weight.grad is not None
+
+
+@arch_params
+def test_meta_head_training_touches_only_the_head(arch):
+    m = arch.make(train_meta_cm_head=True, exit_conf_type="meta", output_hidden_states_decoder=True).train()
+    out = m(**arch.train_batch())
+    assert torch.isfinite(out.loss)
+    out.loss.backward()
+    assert m.cm_head[0].weight.grad is not None
+    assert all(p.grad is None for n, p in m.named_parameters() if "cm_head" not in n)
+
+
+@arch_params
+def test_lora_wrap_and_one_step(arch):
+    from peft import PeftModelForCausalLM, PeftModelForSeq2SeqLM
+
+    m = arch.make(intermediate_loss_fn="shallowdeep_kd_dyna", shallow_exit_layer=2, distill_layer_alpha=0.5,
+                  do_layer_transformation=True)
+    pm = add_lora(m, dict(lora_rank=4, lora_alpha=8, lora_dropout=0.0, lora_target_modules=None,
+                          train_meta_cm_head=False))
+    assert isinstance(pm, PeftModelForSeq2SeqLM if arch.encoder_decoder else PeftModelForCausalLM)
+    pm.train()
+    trainable = {n: p.detach().clone() for n, p in pm.named_parameters() if p.requires_grad}
+    assert any("lora_B" in n for n in trainable) and any("layer_transformation" in n for n in trainable)
+    opt = torch.optim.SGD([p for p in pm.parameters() if p.requires_grad], lr=0.1)
+    loss = pm(**arch.train_batch()).loss
+    assert torch.isfinite(loss)
+    loss.backward()
+    opt.step()
+    changed = {n for n, p in pm.named_parameters() if n in trainable and not torch.equal(p, trainable[n])}
+    assert any("lora_B" in n for n in changed) and any("layer_transformation" in n for n in changed)
+
+
+@arch_params
+def test_save_and_load_keep_exit_settings_and_heads(arch, tmp_path):
+    m = arch.make(**FREE, shallow2deep_conf_threshold=0.8, do_layer_transformation=True,
+                  exit_conf_type="meta")
+    with torch.no_grad():
+        m.cm_head[2].bias.fill_(0.3)
+        m.layer_transformation.weight.mul_(2)
+    m.save_pretrained(tmp_path)
+    m2 = arch.eff_cls.from_pretrained(tmp_path)
+    assert m2.config.shallow_exit_layer == 2 and m2.config.shallow2deep_conf_threshold == 0.8
+    assert m2.exit_policy().method == "free"
+    sd2 = m2.state_dict()
+    for k, v in m.state_dict().items():
+        assert torch.equal(v, sd2[k]), k
+
+
+@arch_params
+def test_plain_checkpoint_loads_with_identity_layer_transformation(arch, tmp_path):
+    torch.manual_seed(0)
+    arch.hf_cls(arch.config()).save_pretrained(tmp_path)
+    cfg = type(arch.config()).from_pretrained(tmp_path)
+    cfg.do_layer_transformation, cfg.exit_conf_type = True, "meta"
+    m = arch.eff_cls.from_pretrained(tmp_path, config=cfg)
+    d = m.exit_hidden_size
+    assert torch.equal(m.layer_transformation.weight, torch.eye(d)) and not m.layer_transformation.bias.any()
+    assert torch.isfinite(m.cm_head[0].weight).all()
+
+
+# ---- decoding engine ----------------------------------------------------------------------------------
+
+@arch_params
+@pytest.mark.parametrize("method", [dict(), dict(FREE, shallow2deep_conf_threshold=1.0),
+                                    dict(CALM, exit_conf_threshold=1.0)], ids=["full", "free", "calm"])
+def test_never_exit_equals_hf_generate_tokens_and_logits(arch, method):
+    m = arch.make()
+    set_method(m, **method)
+    for x in arch.inputs():
+        ref = arch.hf_generate(m, x, output_scores=True, return_dict_in_generate=True)
+        seq, st = run_engine(arch, m, x)
+        assert seq.tokens == ref.sequences[0].tolist()
+        assert st.exits == 0
+        assert close(torch.stack(seq.scores), torch.cat(ref.scores))
+
+
+@arch_params
+def test_generate_front_door_uses_engine_and_matches_hf(arch):
+    m = arch.make()
+    x = arch.inputs(1, 3)[0]
+    ref = arch.hf_generate(m, x)
+    assert torch.equal(m.generate(input_ids=x, max_new_tokens=NEW, use_engine=True), ref)
+    set_method(m, **FREE, shallow2deep_conf_threshold=1.0)
+    assert torch.equal(m.generate(input_ids=x, max_new_tokens=NEW), ref)
+    assert m.pop_exit_stats().sequences == 1
+
+
+@arch_params
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_static_exit_equals_truncated_model(arch, k):
+    m = arch.make()
+    set_method(m, static_exit_layer=k)
+    trunc = arch.truncated(m, k)
+    for x in arch.inputs(3):
+        assert torch.equal(m.generate(input_ids=x, max_new_tokens=NEW), arch.hf_generate(trunc, x))
+    assert m.pop_exit_stats().summary()["avg_layers_per_token"] == k
+
+
+@arch_params
+def test_fill_kv_writes_what_the_layer_itself_would(arch):
+    """State propagation's K/V for tokens at positions p.. equal the layer's own K/V for the same input."""
+    m = arch.make()
+    ad = m.adapter_cls(m)
+    x = arch.inputs(1)[0]
+    torch.manual_seed(1)
+    h = torch.randn(1, 5, m.exit_hidden_size)
+    i = 2
+    ran, filled = ad.start(x), ad.start(x)
+    p = ran.cache_len(i)  # a decoder-only prompt is already in every layer's cache
+    ad.layer(ran, i, h[:, :2], ad.span(p, 2))  # positions p, p + 1
+    ad.layer(ran, i, h[:, 2:], ad.span(p + 2, 3))  # positions p + 2 .. p + 4
+    ad.fill_kv(filled, i, h[:, :2], p)
+    ad.fill_kv(filled, i, h[:, 2:], p + 2)
+    c1 = ran.cache.self_attention_cache if arch.encoder_decoder else ran.cache
+    c2 = filled.cache.self_attention_cache if arch.encoder_decoder else filled.cache
+    assert close(c2.layers[i].keys, c1.layers[i].keys, 1e-5)
+    assert close(c2.layers[i].values, c1.layers[i].values, 1e-5)
+
+
+@arch_params
+def test_free_deep_kv_equals_teacher_forced_pass_after_mixed_exits(arch):
+    m = arch.make()
+    checked = 0
+    for x, seq, st in mixed_runs(arch, m, FREE):
+        if st.parallel_passes == 0:
+            continue
+        ref = arch.teacher_forced_cache(m, x, seq.tokens[:-1])
+        cache = seq.sess.cache.self_attention_cache if arch.encoder_decoder else seq.sess.cache
+        for j in range(L):
+            n = cache.layers[j].get_seq_length()
+            if j < 2:
+                assert n == len(seq.tokens) - 1  # shallow layers saw every input
+            else:
+                assert n == len(seq.tokens) - 1 - len(seq.stack)  # deep layers: all but the stacked tokens
+            assert close(cache.layers[j].keys, ref.layers[j].keys[:, :, :n])
+            assert close(cache.layers[j].values, ref.layers[j].values[:, :, :n])
+        checked += 1
+    assert checked >= 3
+
+
+@arch_params
+def test_calm_state_propagation_keeps_caches_equal_length(arch):
+    m = arch.make()
+    mixed = 0
+    for x, seq, st in mixed_runs(arch, m, CALM):
+        lens = {seq.sess.cache_len(j) for j in range(L)}
+        assert lens == {len(seq.tokens) - 1}, lens
+        mixed += 1
+    assert mixed >= 3
+
+
+@arch_params
+@pytest.mark.parametrize("thr", [0.0, 0.3, 0.6])
+def test_free_verification_equals_full_model_while_exiting(arch, thr):
+    m = arch.make()
+    total_exits = 0
+    for x in arch.inputs(4, seed=2):
+        ref = arch.hf_generate(m, x)
+        set_method(m, **FREE, shallow2deep_conf_threshold=thr, exact_verification=True)
+        assert m.generate(input_ids=x, max_new_tokens=NEW).tolist() == ref.tolist()
+        total_exits += m.pop_exit_stats().exits
+    assert total_exits > 0
+
+
+# ---- decoder-only specifics ---------------------------------------------------------------------------
+
+def test_llama_assistant_early_exit_runs_and_equals_plain_greedy():
+    arch = ARCHS["llama"]
+    m = arch.make()
+    for x in arch.inputs(2):
+        plain = arch.hf_generate(m, x)
+        assert torch.equal(arch.hf_generate(m, x, assistant_early_exit=2), plain)
+        assert torch.equal(m.generate(input_ids=x, max_new_tokens=NEW, assistant_early_exit=2), plain)
+
+
+@pytest.mark.parametrize("method", [dict(), dict(FREE, shallow2deep_conf_threshold=0.5)], ids=["full", "free"])
+def test_llama_left_padded_batch_decodes_like_single_rows(method):
+    arch = ARCHS["llama"]
+    m = arch.make()
+    set_method(m, **method)
+    xs = arch.inputs(3, seed=7)
+    singles = [m.generate(input_ids=x, max_new_tokens=NEW, use_engine=True)[0] for x in xs]
+    width = max(x.shape[1] for x in xs)
+    ids = torch.zeros(3, width, dtype=torch.long)
+    mask = torch.zeros(3, width, dtype=torch.long)
+    for i, x in enumerate(xs):
+        ids[i, width - x.shape[1]:], mask[i, width - x.shape[1]:] = x[0], 1
+    batch = m.generate(input_ids=ids, attention_mask=mask, max_new_tokens=NEW, use_engine=True)
+    for i, (x, s) in enumerate(zip(xs, singles)):
+        assert batch[i, :width - x.shape[1]].tolist() == [0] * (width - x.shape[1])  # the padding stays
+        assert batch[i, width - x.shape[1]:width - x.shape[1] + len(s)].tolist() == s.tolist()
+    if not method:  # the full path also equals HF's own batched greedy search
+        assert torch.equal(batch, arch.hf_generate(m, ids, attention_mask=mask))
+
+
+def test_llama_max_length_counts_the_prompt():
+    arch = ARCHS["llama"]
+    m = arch.make()
+    x = arch.inputs(1)[0]
+    out = m.generate(input_ids=x, max_length=x.shape[1] + 5, use_engine=True)
+    assert torch.equal(out, LlamaForCausalLM.generate(m, input_ids=x, max_length=x.shape[1] + 5, do_sample=False))
+
+
+# ---- build_model.py and loading ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("model_type", ["bart", "llama", "longt5"])
+def test_build_model_folder_loads_with_tokenizer_and_decodes(model_type, tmp_path):
+    from additional_args import AdditionalArguments, ModelArguments
+    from models import MODEL_CLASSES, load_model_and_tokenizer
+    from scripts.build_model import build
+
+    build(str(tmp_path), model_type=model_type, vocab_size=400, d_model=32, d_ff=64, num_heads=2, d_kv=16,
+          num_layers=2, num_decoder_layers=4, corpus_lines=100)
+    model, tok, s = load_model_and_tokenizer(
+        ModelArguments(model_name_or_path=str(tmp_path)),
+        AdditionalArguments(use_shallow_deep=True, shallow_exit_layer=2, shallow2deep_conf_type="softmax",
+                            shallow2deep_conf_threshold=0.5))
+    assert type(model) is MODEL_CLASSES[model_type] and s["shallow_exit_layer"] == 2
+    assert model.config.pad_token_id == tok.pad_token_id and model.config.eos_token_id == tok.eos_token_id
+    text = "Amanda: I baked cookies. Do you want some? Ünïcode"
+    if model_type == "bart":
+        from transformers import BartTokenizer
+
+        assert isinstance(tok, BartTokenizer)
+        assert [tok.bos_token, tok.eos_token, tok.pad_token, tok.unk_token, tok.mask_token] == \
+            ["<s>", "</s>", "<pad>", "<unk>", "<mask>"]
+        assert model.config.decoder_start_token_id == tok.eos_token_id and model.config.forced_eos_token_id is None
+    if model_type == "llama":
+        assert tok.padding_side == "left" and tok.bos_token == "<s>" and tok.pad_token == "<pad>"
+        assert tok(text).input_ids[0] == tok.bos_token_id and tok(text).input_ids[-1] != tok.eos_token_id
+    if model_type in ("bart", "llama"):  # byte-level / byte-fallback: nothing is lost
+        assert tok.decode(tok(text).input_ids, skip_special_tokens=True) == text
+    enc = tok(["summarize: " + text, "short"], return_tensors="pt", padding=True)
+    model.eval()
+    out = model.generate(**enc, max_new_tokens=6)
+    assert out.shape[0] == 2 and model.pop_exit_stats().sequences == 2
