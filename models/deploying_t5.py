@@ -45,6 +45,8 @@ class T5Adapter:
         self.rel_attn = dec.block[0].layer[0].SelfAttention
         self.scale = model.config.d_model**-0.5 if getattr(model.config, "scale_decoder_outputs", False) else None
         self.n_heads = model.config.num_heads
+        self._bias = None  # relative-position bias of positions 0..T-1, grown on demand
+
 
     def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
               depth: int | None = None) -> Session:
@@ -57,7 +59,13 @@ class T5Adapter:
         return Session(enc=enc, cross_bias=bias, cache=EncoderDecoderCache(DynamicCache(), DynamicCache()))
 
     def span(self, start: int, n: int, causal: bool = True) -> Span:
-        bias = self.rel_attn.compute_bias(n, start + n, device=self.lm_head.weight.device, past_seen_tokens=start)
+        # The decoder's bias depends only on key - query, so one table serves every span: rows start..start+n-1
+        # of it equal compute_bias(n, start + n, past_seen_tokens=start), without recomputing buckets per step.
+        end = start + n
+        if self._bias is None or self._bias.shape[-1] < end:
+            size = max(end, 2 * (self._bias.shape[-1] if self._bias is not None else 32))
+            self._bias = self.rel_attn.compute_bias(size, size, device=self.lm_head.weight.device)
+        bias = self._bias[:, :, start:end, :end]
         return Span(start, n, bias, span_mask(start, n, causal, bias.dtype, bias.device))
 
     def embed(self, ids: torch.Tensor, span: Span) -> torch.Tensor:

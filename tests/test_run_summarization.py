@@ -239,3 +239,24 @@ def test_torchrun_two_processes_train_with_exit_losses(ckpt, data, tmp_path):
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 2
     assert json.loads((out / "train_results.json").read_text())["train_samples"] == 24
+
+
+@pytest.mark.parametrize("model_type", ["llama", "bart"])
+def test_other_architectures_train_and_decode_with_free(tmp_path_factory, data, tmp_path, model_type):
+    """Decoder-only (LLaMA: prompt + separator, labels on the target only, left padding) and BART."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from build_model import build
+
+    d = str(tmp_path_factory.mktemp(model_type))
+    build(d, model_type=model_type, vocab_size=400, d_model=32, d_ff=64, num_heads=2, d_kv=16, num_layers=2,
+          num_decoder_layers=4, corpus_lines=1500)
+    out = tmp_path / model_type
+    run_summarization.main(argv(d, data, out, "--do_eval", "--do_predict", *FREE_FLAGS))
+    ev = json.loads((out / "eval_results.json").read_text())
+    assert "eval_rougeL" in ev and ev["eval_gen_len"] > 0
+    res = run_summarization.main(argv(str(out), data, tmp_path / "eval", "--do_eval", "--use_shallow_deep", "True",
+                                      "--shallow2deep_conf_type", "softmax", "--shallow2deep_conf_threshold", "0.0",
+                                      "--deploy_scenario", "True", train=False))
+    assert res["eval_generate_calls"] == 6 and res["eval_exit_ratio"] > 0
+    preds = (out / "generated_predictions.txt").read_text().split("\n")
+    assert len(preds) == 6
