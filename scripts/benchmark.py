@@ -183,7 +183,10 @@ def auc_by_family(results) -> dict:
 
     Each family's curve is its upper envelope q(s) = best relative quality among its points with speedup
     >= s, anchored at the full model's point (an exit method can always fall back to full depth), and 0
-    beyond its fastest point; the area is taken over [full's speedup, the fastest point of any family].
+    beyond its fastest point. `common`: the mean of q over the speedup range every family reaches, [full's
+    speedup, the smallest of the families' top speedups], the only range where all curves are defined;
+    `full_range`: the area up to the fastest point of any family, which also credits speed bought with
+    unusable quality (static exiting at layer 1, say).
     """
     full = results.get("full")
     if not full or "speedup_vs_hf" not in full:
@@ -193,14 +196,19 @@ def auc_by_family(results) -> dict:
         if r["family"] in ("static", "calm", "free", "free_verify", "free_adaptive"):
             pts.setdefault(r["family"], []).append((r["speedup_vs_hf"], r["quality_vs_full"]))
     lo = full["speedup_vs_hf"]
-    hi = max([s for p in pts.values() for s, _ in p] + [lo])
-    grid = [lo + (hi - lo) * i / 200 for i in range(201)]
-    out = {}
-    for fam, p in pts.items():
-        p = p + [(lo, 1.0)]
-        env = [max([q for s, q in p if s >= g] + [0.0]) for g in grid]
-        out[fam] = round(sum((env[i] + env[i + 1]) / 2 * (grid[i + 1] - grid[i]) for i in range(200)), 4)
-    return out
+
+    def area(p, hi, steps=400):
+        if hi <= lo:
+            return 0.0
+        grid = [lo + (hi - lo) * i / steps for i in range(steps + 1)]
+        env = [max([q for s, q in p + [(lo, 1.0)] if s >= g] + [0.0]) for g in grid]
+        return sum((env[i] + env[i + 1]) / 2 * (grid[i + 1] - grid[i]) for i in range(steps))
+
+    common_hi = min(max(s for s, _ in p) for p in pts.values())
+    all_hi = max(s for p in pts.values() for s, _ in p)
+    return {"common_range": [lo, round(common_hi, 3)], "full_range": [lo, round(all_hi, 3)],
+            "common": {f: round(area(p, common_hi) / max(common_hi - lo, 1e-9), 4) for f, p in pts.items()},
+            "full": {f: round(area(p, all_hi), 4) for f, p in pts.items()}}
 
 
 def markdown(res) -> str:
@@ -213,7 +221,11 @@ def markdown(res) -> str:
                      f"{r.get('speedup_vs_hf', '-')} | {r.get('ideal_speedup', '-')} | {r.get('efficiency', '-')} | "
                      f"{r.get('agreement_with_full', '-')} |")
     if res.get("auc"):
-        lines += ["", "Area under the quality-speed curve: " + ", ".join(f"{k} {v}" for k, v in res["auc"].items())]
+        auc = res["auc"]
+        lines += ["", f"Quality-speed area, common range {auc['common_range']} (mean relative quality): "
+                  + ", ".join(f"{k} {v}" for k, v in auc["common"].items()),
+                  f"Quality-speed area, full range {auc['full_range']}: "
+                  + ", ".join(f"{k} {v}" for k, v in auc["full"].items())]
     return "\n".join(lines)
 
 
@@ -234,8 +246,11 @@ def plot(res, out_dir) -> list:
         fams.setdefault(r["family"], []).append((r.get("speedup_vs_hf", 0), r.get("quality_vs_full", 0)))
     for fam, p in fams.items():
         p.sort()
-        label = f"{fam} (AUC {res['auc'][fam]})" if fam in res.get("auc", {}) else fam
+        common = res.get("auc", {}).get("common", {})
+        label = f"{fam} (area {common[fam]})" if fam in common else fam
         ax.plot([x for x, _ in p], [y for _, y in p], "o-", label=label)
+    if res.get("auc"):
+        ax.axvspan(*res["auc"]["common_range"], color="grey", alpha=0.1, label="common range")
     ax.set_xlabel("speedup vs HF generate()")
     ax.set_ylabel("quality / full model's")
     ax.legend(fontsize=7)
