@@ -435,8 +435,7 @@ class EarlyExitGenerationMixin:
             max_new = (max_length or gc.max_length or 20) - (1 if cfg.is_encoder_decoder else input_ids.shape[1])
         for k in ("synced_gpus", "use_cache", "cache", "past_key_values", "min_length", "min_new_tokens", "labels"):
             kwargs.pop(k, None)
-        unknown = {k for k, v in kwargs.items() if v is not None and k not in ("return_dict_in_generate",
-                                                                                "output_scores")}
+        unknown = {k for k, v in kwargs.items() if v is not None and v is not False}  # e.g. return_dict_in_generate
         if unknown:
             raise ValueError(f"Early-exit generate() does not support {sorted(unknown)}")
         pad = _first(gc.pad_token_id, cfg.pad_token_id)

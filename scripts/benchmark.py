@@ -207,7 +207,9 @@ def auc_by_family(results) -> dict:
     common_hi = min(max(s for s, _ in p) for p in pts.values())
     all_hi = max(s for p in pts.values() for s, _ in p)
     return {"common_range": [lo, round(common_hi, 3)], "full_range": [lo, round(all_hi, 3)],
-            "common": {f: round(area(p, common_hi) / max(common_hi - lo, 1e-9), 4) for f, p in pts.items()},
+            # empty when some family never gets faster than the full path: there is no common range
+            "common": {f: round(area(p, common_hi) / (common_hi - lo), 4) for f, p in pts.items()}
+            if common_hi > lo else {},
             "full": {f: round(area(p, all_hi), 4) for f, p in pts.items()}}
 
 

@@ -7,14 +7,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
 OUT="${OUT:-outputs/arch}"
 STEPS="${STEPS:-1500}"
 python scripts/make_data.py --out_dir "$OUT/data" --n_train 4000 --n_val 200 --n_test 200 --seed 0
-for TYPE in bart llama; do
+for TYPE in ${TYPES:-bart llama}; do
+  LR=$([ "$TYPE" = bart ] && echo 1e-3 || echo 3e-3)  # post-LN BART's deep layers diverge at 3e-3
   python scripts/build_model.py --model_type "$TYPE" --out_dir "$OUT/${TYPE}_init" --d_model 128 --d_ff 512 \
     --num_heads 4 --d_kv 32 --num_layers 4 --num_decoder_layers 6 --vocab_size 4000
   python run_summarization.py --model_name_or_path "$OUT/${TYPE}_init" --output_dir "$OUT/$TYPE" \
     --train_file "$OUT/data/dialogsum/train.jsonl" --validation_file "$OUT/data/dialogsum/validation.jsonl" \
     --source_prefix "summarize: " --max_source_length 256 --max_target_length 64 \
     --do_train --do_eval --predict_with_generate --max_eval_samples 100 --overwrite_output_dir \
-    --per_device_train_batch_size 16 --per_device_eval_batch_size 16 --learning_rate 3e-3 --warmup_steps 50 \
+    --per_device_train_batch_size 16 --per_device_eval_batch_size 16 --learning_rate "$LR" --warmup_steps 50 \
     --lr_scheduler_type linear --max_steps "$STEPS" --logging_steps 100 --save_strategy no --report_to none \
     --disable_tqdm True --seed 0 --output_hidden_states_decoder True --intermediate_loss_fn shallowdeep_kd_dyna \
     --shallow_exit_layer 2 --distill_layer_alpha 0.5
@@ -24,4 +25,4 @@ for TYPE in bart llama; do
     --adapt_init 0.8 --repeats 3 $([ "$TYPE" = llama ] && echo --assistant_early_exit) \
     --output_dir "$OUT/$TYPE/benchmark"
 done
-cat "$OUT/bart/benchmark/results.md" "$OUT/llama/benchmark/results.md"
+for TYPE in ${TYPES:-bart llama}; do cat "$OUT/$TYPE/benchmark/results.md"; done
