@@ -14,6 +14,7 @@ from models import (EffBartForConditionalGeneration, EffLlamaForCausalLM, EffLon
                     add_lora)
 from models.engine import DecodeStats, Engine, ThresholdState
 from util import losses
+from test_engine import set_method  # noqa: E402  (tests/ is on sys.path under pytest)
 
 L = 4
 NEW = 12
@@ -175,14 +176,6 @@ class Llama(Arch):
 
 ARCHS = {"bart": Bart(), "llama": Llama(), "longt5": LongT5()}
 arch_params = pytest.mark.parametrize("arch", list(ARCHS.values()), ids=list(ARCHS))
-
-
-def set_method(m, **kw):
-    for k in ("static_exit_layer", "use_early_exit", "use_shallow_deep", "exact_verification", "use_adapt_threshold",
-              "copy_skipped_hidden_states", "rollback_conf_threshold"):
-        setattr(m.config, k, None)
-    m.config.update(kw)
-    m.reset_exit_state()
 
 
 def run_engine(arch, m, x):
