@@ -50,38 +50,31 @@ def columns(data_args, names):
             data_args.summary_column or mapped[1] or _guess(names, SUMMARY_NAMES, 1)]
 
 
-def make_task(argv=None) -> runner.TextTask:
-    state = {}
+def pairs(examples, data_args):
+    text, summary = columns(data_args, list(examples))
+    return [t or "" for t in examples[text]], [x or "" for x in examples[summary]]
 
-    def cols(data_args, names):
-        state["data_args"] = data_args
-        state["cols"] = columns(data_args, names)
-        return state["cols"]
 
-    def pairs(examples):
-        text, summary = state["cols"]
-        prefix = state["data_args"].source_prefix or ""
-        return [prefix + (t or "") for t in examples[text]], [s or "" for s in examples[summary]]
+def lead_baseline(trainer, data_args, raw, results):
+    if not data_args.lead_baseline:
+        return
+    for split in ("eval", "predict"):
+        ds = raw.get(split)
+        if ds is None:
+            continue
+        text, summary = columns(data_args, ds.column_names)
+        lead = M.rouge([lead_sentence(t) for t in ds[text]], list(ds[summary]))
+        lead = {f"{split}_lead_{k}": v for k, v in lead.items()}
+        trainer.log_metrics(f"{split}_lead", lead)
+        results.update(lead)
+        trainer.save_metrics(split, {k: v for k, v in results.items() if k.startswith(f"{split}_")})
 
-    def lead_baseline(trainer, data_args, raw, results):
-        if not data_args.lead_baseline:
-            return
-        text, summary = state["cols"]
-        for split in ("eval", "predict"):
-            ds = raw.get(split)
-            if ds is None:
-                continue
-            lead = M.rouge([lead_sentence(t) for t in ds[text]], list(ds[summary]))
-            lead = {f"{split}_lead_{k}": v for k, v in lead.items()}
-            trainer.log_metrics(f"{split}_lead", lead)
-            results.update(lead)
-            trainer.save_metrics(split, {k: v for k, v in results.items() if k.startswith(f"{split}_")})
 
-    return runner.TextTask(SummarizationDataArguments, cols, pairs, M.rouge, after=lead_baseline)
+TASK = runner.TextTask(SummarizationDataArguments, columns, pairs, M.rouge, after=lead_baseline)
 
 
 def main(argv=None):
-    return runner.run_text_task(make_task(), argv)
+    return runner.run_text_task(TASK, argv)
 
 
 if __name__ == "__main__":

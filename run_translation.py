@@ -16,29 +16,19 @@ from util import metrics as M
 from util import runner
 
 
-def make_task() -> runner.TextTask:
-    state = {}
+def pairs(examples, d):
+    pairs_ = examples["translation"]
+    missing = [lang for lang in (d.source_lang, d.target_lang) if pairs_ and lang not in pairs_[0]]
+    if missing:
+        raise ValueError(f"Language(s) {missing} not in the data's translation pairs, which have {sorted(pairs_[0])}")
+    return [ex[d.source_lang] or "" for ex in pairs_], [ex[d.target_lang] or "" for ex in pairs_]
 
-    def columns(data_args, names):
-        state["d"] = data_args
-        return ["translation"]
 
-    def pairs(examples):
-        d = state["d"]
-        prefix = d.source_prefix or ""
-        missing = [lang for lang in (d.source_lang, d.target_lang) if examples["translation"] and
-                   lang not in examples["translation"][0]]
-        if missing:
-            have = sorted(examples["translation"][0])
-            raise ValueError(f"Language(s) {missing} not in the data's translation pairs, which have {have}")
-        return ([prefix + (ex[d.source_lang] or "") for ex in examples["translation"]],
-                [ex[d.target_lang] or "" for ex in examples["translation"]])
-
-    return runner.TextTask(TranslationDataArguments, columns, pairs, M.bleu)
+TASK = runner.TextTask(TranslationDataArguments, lambda data_args, names: ["translation"], pairs, M.bleu)
 
 
 def main(argv=None):
-    return runner.run_text_task(make_task(), argv)
+    return runner.run_text_task(TASK, argv)
 
 
 if __name__ == "__main__":

@@ -146,11 +146,14 @@ def test_bad_data_fails_clearly(ckpt, data, tmp_path):
     with pytest.raises(ValueError, match="same columns"):
         run_summarization.main(mixed)
     empty = tmp_path / "empty.jsonl"
-    empty.write_text(json.dumps({"dialogue": "  ", "summary": "x"}) + "\n")
+    empty.write_text(json.dumps({"id": "e1", "dialogue": "  ", "summary": "x"}) + "\n")  # same columns as the other splits
     a = argv(ckpt, data, tmp_path / "r1")
     a[a.index("--train_file") + 1] = str(empty)
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match="every example has an empty source or target"):
         run_summarization.main(a)
+    a[a.index("--output_dir") + 1] = str(tmp_path / "r4")  # a prefix must not make an empty source count as text
+    with pytest.raises(ValueError, match="every example has an empty source or target"):
+        run_summarization.main(a + ["--source_prefix", "summarize: "])
     a[a.index("--train_file") + 1] = str(tmp_path / "missing.jsonl")
     with pytest.raises(FileNotFoundError, match="missing.jsonl"):
         run_summarization.main(a)

@@ -124,15 +124,15 @@ def run_stages(trainer, training_args, data_args, last_checkpoint, train_ds, eva
 class TextTask:
     """What a text-to-text task adds to the shared entry point.
 
-    columns(data_args, column_names) -> the columns examples must have; pairs(examples) -> (sources,
-    targets) as strings (prefix included); score(predictions, references) -> metrics.
+    columns(data_args, column_names) -> the columns examples must have; pairs(examples, data_args) ->
+    (sources, targets) as strings, before --source_prefix; score(predictions, references) -> metrics.
     """
 
     data_cls: type
     columns: Callable
     pairs: Callable
     score: Callable
-    after: Callable | None = None  # after(trainer, raw_splits, results) for extra reports
+    after: Callable | None = None  # after(trainer, data_args, raw_splits, results) for extra reports
 
 
 def prepare_split(raw, split, max_samples, needed, task, data_args, training_args, tokenize):
@@ -141,8 +141,8 @@ def prepare_split(raw, split, max_samples, needed, task, data_args, training_arg
     if ds is None:
         return None, None
 
-    def nonempty(ex):
-        sources, targets = task.pairs({k: [v] for k, v in ex.items()})
+    def nonempty(ex):  # judged before the prefix, which would make an empty source look non-empty
+        sources, targets = task.pairs({k: [v] for k, v in ex.items()}, data_args)
         return bool(str(sources[0]).strip() and str(targets[0]).strip())
 
     kept = ds.filter(nonempty)
@@ -181,7 +181,8 @@ def run_text_task(task: TextTask, argv=None) -> dict:
         tokenizer.padding_side = "left"  # generation continues the prompt on the right
 
     def tokenize(examples, max_target, train):
-        sources, targets = task.pairs(examples)
+        sources, targets = task.pairs(examples, data_args)
+        sources = [(data_args.source_prefix or "") + x for x in sources]
         if decoder_only:
             return causal_lm_features(tokenizer, sources, targets, data_args, max_target, with_target=train)
         enc = tokenizer(sources, max_length=data_args.max_source_length, padding=padding, truncation=True)
