@@ -21,15 +21,14 @@ Statistics are returned as data; timing lives outside.
 """
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 
+from additional_args import EXIT_DEFAULTS
 from util import skip_conf
 from util.bmm import BetaMixtureThreshold
-
-METHODS = ("full", "static", "calm", "free")
-
 
 @dataclass
 class Policy:
@@ -49,10 +48,16 @@ class Policy:
     adapt: bool = False
 
 
+def _setting(cfg, key):
+    """An exit setting from the config; the project default where the config has none (or None)."""
+    value = getattr(cfg, key, None)
+    return EXIT_DEFAULTS.get(key) if value is None else value
+
+
 def policy_from_config(cfg, num_layers: int, has_meta_head: bool) -> Policy:
     """The decoding policy a config describes; ValueError for settings that cannot decode."""
-    g = lambda k, d=None: getattr(cfg, k, d) if getattr(cfg, k, None) is not None else d  # noqa: E731
-    static, calm, free = g("static_exit_layer"), g("use_early_exit", False), g("use_shallow_deep", False)
+    g = partial(_setting, cfg)
+    static, calm, free = g("static_exit_layer"), g("use_early_exit"), g("use_shallow_deep")
     chosen = [n for n, on in (("static", static is not None), ("calm", calm), ("free", free)) if on]
     if len(chosen) > 1:
         raise ValueError(f"Choose one decoding method, got {' and '.join(chosen)}")
@@ -66,12 +71,12 @@ def policy_from_config(cfg, num_layers: int, has_meta_head: bool) -> Policy:
         p.conf_type = g("exit_conf_type")
         if p.conf_type is None:
             raise ValueError("--use_early_exit needs --exit_conf_type (softmax, softmax_max, state or meta)")
-        p.threshold = g("exit_conf_threshold", 1.0)
-        p.min_layer = max(1, g("exit_min_layer", 1))
+        p.threshold = g("exit_conf_threshold")
+        p.min_layer = max(1, g("exit_min_layer") or 1)
         if p.min_layer >= num_layers:
             raise ValueError(f"exit_min_layer {p.min_layer} leaves no layer to exit at (decoder has {num_layers})")
         p.position_temp = g("exit_position_temp")
-        p.decay_variant = g("exit_decay_variant", "calm")
+        p.decay_variant = g("exit_decay_variant")
         p.max_answer_length = g("max_answer_length")
     elif method == "free":
         S = g("shallow_exit_layer")
@@ -82,13 +87,13 @@ def policy_from_config(cfg, num_layers: int, has_meta_head: bool) -> Policy:
             raise ValueError("--use_shallow_deep needs --shallow2deep_conf_type (softmax, softmax_max, state or meta)")
         if p.conf_type == "state":
             raise ValueError("'state' compares consecutive layers; FREE checks once at S: use softmax or meta")
-        p.threshold = g("shallow2deep_conf_threshold", 1.0)
-        p.copy_skipped = g("copy_skipped_hidden_states", False)
-        p.causal = g("parallel_causal_mask", True)
+        p.threshold = g("shallow2deep_conf_threshold")
+        p.copy_skipped = g("copy_skipped_hidden_states")
+        p.causal = g("parallel_causal_mask")
         p.rollback = g("rollback_conf_threshold")
-        p.verify = g("exact_verification", False)
-        p.adapt = g("use_adapt_threshold", False)
-        if not g("parallel_gen_token", True) and not p.copy_skipped:
+        p.verify = g("exact_verification")
+        p.adapt = g("use_adapt_threshold")
+        if not g("parallel_gen_token") and not p.copy_skipped:
             raise ValueError("parallel_gen_token False needs copy_skipped_hidden_states True (deep K/V must come "
                              "from somewhere)")
         if (p.verify or p.rollback is not None) and (p.copy_skipped or not p.causal):
@@ -162,12 +167,11 @@ class ThresholdState:
         self.fixed = policy.threshold
         self.bmm = None
         if policy.adapt:
-            g = lambda k, d: getattr(cfg, k, None) if getattr(cfg, k, None) is not None else d  # noqa: E731
+            g = partial(_setting, cfg)
             self.bmm = BetaMixtureThreshold(
-                init_threshold=policy.threshold, grid_min=g("adapt_grid_min", 0.3), grid_max=g("adapt_grid_max", 0.9),
-                grid_points=g("adapt_grid_points", 10), zeta=g("adapt_zeta", 0.4),
-                max_updates=g("adapt_max_updates", 300), window=g("adapt_window", None),
-                explore_every=g("adapt_explore_every", None))
+                init_threshold=policy.threshold, grid_min=g("adapt_grid_min"), grid_max=g("adapt_grid_max"),
+                grid_points=g("adapt_grid_points"), zeta=g("adapt_zeta"), max_updates=g("adapt_max_updates"),
+                window=g("adapt_window"), explore_every=g("adapt_explore_every"))
         self.step = 0
 
     @property

@@ -10,7 +10,8 @@ supplies only what it really changes:
 - `exit_logits(h)`: the shared LM head on a normalised state (T5: d_model**-0.5 scale when
   config.scale_decoder_outputs, BART: + final_logits_bias, LLaMA: plain untied lm_head);
 - a `forward` with the HF class's argument names spelled out (HF Trainer drops dataset columns the
-  signature does not name) that calls `self.exit_forward(labels, **kwargs)`.
+  signature does not name) that calls `self.exit_forward(labels, **kwargs)`; T5 and BART share the one
+  in `EncoderDecoderExitMixin`.
 
 The decoder hidden-state tuple has the same layout for T5, LongT5, BART and LLaMA in transformers 5
 (checked by experiment, see tests/test_architectures.py): entry 0 is the embedding output, entry j
@@ -131,3 +132,16 @@ class EarlyExitModelMixin(EarlyExitGenerationMixin):
                 transform=getattr(self, "layer_transformation", None),
             )
         return out
+
+
+class EncoderDecoderExitMixin(EarlyExitModelMixin):
+    """The exit mixin with the forward of T5 and BART (the same argument names)."""
+
+    def forward(self, input_ids=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
+                encoder_outputs=None, cache=None, inputs_embeds=None, decoder_inputs_embeds=None, labels=None,
+                use_cache=None, **kwargs):
+        # Named, not **kwargs: the Trainer keeps only dataset columns that the signature names.
+        return self.exit_forward(
+            labels=labels, input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=decoder_attention_mask, encoder_outputs=encoder_outputs, cache=cache,
+            inputs_embeds=inputs_embeds, decoder_inputs_embeds=decoder_inputs_embeds, use_cache=use_cache, **kwargs)

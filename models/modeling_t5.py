@@ -12,10 +12,10 @@ from transformers import LongT5ForConditionalGeneration, T5ForConditionalGenerat
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 from models.deploying_t5 import T5Adapter
-from models.modeling_common import EarlyExitModelMixin, MetaHead, wants_meta_head  # noqa: F401 (re-exported)
+from models.modeling_common import EncoderDecoderExitMixin, MetaHead, wants_meta_head  # noqa: F401 (re-exported)
 
 
-class _T5Exits(EarlyExitModelMixin):
+class _T5Exits(EncoderDecoderExitMixin):
     adapter_cls = T5Adapter
 
     def exit_norm(self, h):
@@ -25,15 +25,6 @@ class _T5Exits(EarlyExitModelMixin):
         if self.config.scale_decoder_outputs:
             h = h * (self.model_dim**-0.5)
         return self.lm_head(h)
-
-    def forward(self, input_ids=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
-                encoder_outputs=None, cache=None, inputs_embeds=None, decoder_inputs_embeds=None, labels=None,
-                use_cache=None, **kwargs):
-        # Named like T5's forward: the Trainer keeps only dataset columns that the signature names.
-        return self.exit_forward(
-            labels=labels, input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
-            decoder_attention_mask=decoder_attention_mask, encoder_outputs=encoder_outputs, cache=cache,
-            inputs_embeds=inputs_embeds, decoder_inputs_embeds=decoder_inputs_embeds, use_cache=use_cache, **kwargs)
 
     def generate(self, *args, **kwargs):
         if args:
