@@ -26,7 +26,7 @@ import torch
 from transformers import DataCollatorForSeq2Seq
 
 from additional_args import QADataArguments
-from models import freeze_all_but_meta_head, load_model_and_tokenizer
+from models import load_model_and_tokenizer
 from trainers import EarlyExitSeq2SeqTrainer, unwrap_peft
 from util import metrics as M
 from util import runner
@@ -140,7 +140,7 @@ def main(argv=None):
                                                           training=training_args.do_train)
     if not tokenizer.is_fast:
         raise ValueError("Context windows need a fast tokenizer (offset mapping); load one with --use_fast_tokenizer")
-    runner.configure_for_settings(model, settings, training_args, freeze_all_but_meta_head)
+    runner.apply_deploy_scenario(settings, training_args)
     training_args.predict_with_generate = True  # answers are generated
 
     def prepare(split, n, needed, with_targets):

@@ -100,6 +100,9 @@ def load_model_and_tokenizer(model_args, add_args, max_answer_length=None, train
             model.generation_config.pad_token_id = tokenizer.pad_token_id
     if training and settings["use_lora"]:
         model = add_lora(model, settings)
+    if settings["train_meta_cm_head"]:
+        freeze_all_but_meta_head(model)  # after any LoRA wrap, which would make its own modules trainable
+        model.config.meta_head_trained = True  # lets decoding use the 'meta' confidence
     return model, tokenizer, settings
 
 
@@ -111,10 +114,7 @@ def add_lora(model, s):
     targets = s["lora_target_modules"] or DEFAULT_LORA_TARGETS.get(model.config.model_type)
     cfg = LoraConfig(task_type=task, r=s["lora_rank"], lora_alpha=s["lora_alpha"], lora_dropout=s["lora_dropout"],
                      target_modules=targets, modules_to_save=extra or None)
-    model = get_peft_model(model, cfg)
-    if s["train_meta_cm_head"]:
-        freeze_all_but_meta_head(model)
-    return model
+    return get_peft_model(model, cfg)
 
 
 __all__ = ["EffT5ForConditionalGeneration", "EffLongT5ForConditionalGeneration", "EffBartForConditionalGeneration",

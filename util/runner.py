@@ -160,7 +160,7 @@ def run_text_task(task: TextTask, argv=None) -> dict:
     """The HF-example flow shared by summarization and translation."""
     from transformers import DataCollatorForSeq2Seq
 
-    from models import freeze_all_but_meta_head, load_model_and_tokenizer
+    from models import load_model_and_tokenizer
     from trainers import EarlyExitSeq2SeqTrainer
     from util import metrics as M
 
@@ -173,7 +173,7 @@ def run_text_task(task: TextTask, argv=None) -> dict:
         require_columns(ds, task.columns(data_args, ds.column_names))
     model, tokenizer, settings = load_model_and_tokenizer(
         model_args, add_args, max_answer_length=data_args.max_target_length, training=training_args.do_train)
-    configure_for_settings(model, settings, training_args, freeze_all_but_meta_head)
+    apply_deploy_scenario(settings, training_args)
 
     padding = "max_length" if data_args.pad_to_max_length else False
     decoder_only = not getattr(model.config, "is_encoder_decoder", True)
@@ -261,10 +261,7 @@ def decode(tokenizer, ids) -> list[str]:
     return [t.strip() for t in tokenizer.batch_decode(ids, skip_special_tokens=True)]
 
 
-def configure_for_settings(model, settings, training_args, freeze_all_but_meta_head):
-    if settings["train_meta_cm_head"]:
-        freeze_all_but_meta_head(model)
-        model.config.meta_head_trained = True  # lets decoding use the 'meta' confidence
+def apply_deploy_scenario(settings, training_args):
     if settings["deploy_scenario"] and training_args.per_device_eval_batch_size != 1:
         logger.warning("--deploy_scenario measures latency at batch size 1: setting per_device_eval_batch_size=1")
         training_args.per_device_eval_batch_size = 1
