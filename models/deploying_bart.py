@@ -12,32 +12,10 @@ Same interface as T5Adapter. What BART changes:
 - BartDecoderLayer returns a tensor, not a tuple.
 """
 
-from dataclasses import dataclass
-
 import torch
-from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+import torch.nn.functional as F
 
-from models.deploying_common import crop_layers, layer_len, span_mask
-
-
-@dataclass
-class Session:
-    """Per-sequence decoding state: encoder output, its additive mask (None without padding), the caches."""
-
-    enc: torch.Tensor
-    enc_mask: torch.Tensor | None
-    cache: EncoderDecoderCache
-
-    def cache_len(self, layer: int) -> int:
-        return layer_len(self.cache.self_attention_cache, layer)
-
-
-@dataclass
-class Span:
-    start: int
-    n: int
-    positions: torch.Tensor  # true token positions start .. start + n - 1
-    mask: torch.Tensor | None  # additive; explicit because HF's sdpa path assumes a causal span starts at key 0
+from models.deploying_common import CrossKV, EncDecCache, RaggedCache, Session, Span, encoder_cross_mask, make_span
 
 
 class BartAdapter:
@@ -53,24 +31,30 @@ class BartAdapter:
 
     def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
               depth: int | None = None) -> Session:
-        """Encode the source; the decoder starts empty (`depth`, the decoder-only prefill depth, is unused)."""
+        """Encode the (padded) batch; cross-attention K/V of every layer once; the decoder starts empty."""
         enc = self.model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        mask = None
-        if attention_mask is not None and not bool(attention_mask.all()):
-            mask = (1.0 - attention_mask[:, None, None, :].to(enc.dtype)) * torch.finfo(enc.dtype).min
-        return Session(enc=enc, enc_mask=mask, cache=EncoderDecoderCache(DynamicCache(), DynamicCache()))
+        keys, values = [], []
+        for layer in self.layers:
+            attn = layer.encoder_attn
+            shape = (*enc.shape[:-1], -1, attn.head_dim)
+            keys.append(attn.k_proj(enc).view(shape).transpose(1, 2))
+            values.append(attn.v_proj(enc).view(shape).transpose(1, 2))
+        kv, cross = RaggedCache(enc.shape[0], self.num_layers), CrossKV(keys, values)
+        return Session(kv=kv, cache=EncDecCache(kv, cross), enc=enc, cross=cross,
+                       cross_mask=encoder_cross_mask(attention_mask, enc.dtype))
 
-    def span(self, start: int, n: int, causal: bool = True) -> Span:
+    def span(self, rows, starts, n=1, causal: bool = True) -> Span:
         w = self.lm_head.weight
-        positions = torch.arange(start, start + n, device=w.device)
-        return Span(start, n, positions, span_mask(start, n, causal, w.dtype, w.device))
+        return make_span(rows, starts, n, causal, w.dtype, w.device)
 
     def embed(self, ids: torch.Tensor, span: Span) -> torch.Tensor:
-        h = self.dec.embed_tokens(ids) + self.dec.embed_positions(ids, position_ids=span.positions)
+        pos = self.dec.embed_positions
+        h = self.dec.embed_tokens(ids) + F.embedding(span.positions + pos.offset, pos.weight)
         return self.dec.layernorm_embedding(h)
 
     def layer(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> torch.Tensor:
-        return self.layers[i](h, span.mask, sess.enc, encoder_attention_mask=sess.enc_mask, cache=sess.cache)
+        cross_mask = sess.begin(span)
+        return self.layers[i](h, span.mask, sess.enc, encoder_attention_mask=cross_mask, cache=sess.cache)
 
     def normed(self, h: torch.Tensor) -> torch.Tensor:
         return self.final_norm(h) if self.final_norm is not None else h
@@ -78,16 +62,12 @@ class BartAdapter:
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         return self.lm_head(self.normed(h)) + self.bias
 
-    def fill_kv(self, sess: Session, i: int, h: torch.Tensor, start: int) -> None:
-        """State propagation: layer i's K/V for tokens (at positions start..) that skipped it, from the exit state.
+    def fill_kv(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> None:
+        """State propagation: layer i's K/V for the span's tokens, which skipped it, from their exit state.
 
         BART's self-attention reads the layer input directly (post-LN) and keys carry no position.
         """
         attn = self.layers[i].self_attn
         shape = (*h.shape[:-1], -1, attn.head_dim)
-        k = attn.k_proj(h).view(shape).transpose(1, 2)
-        v = attn.v_proj(h).view(shape).transpose(1, 2)
-        sess.cache.self_attention_cache.update(k, v, i)
-
-    def crop(self, sess: Session, length: int) -> None:
-        crop_layers(sess.cache.self_attention_cache, length)
+        sess.begin(span)
+        sess.kv.update(attn.k_proj(h).view(shape).transpose(1, 2), attn.v_proj(h).view(shape).transpose(1, 2), i)

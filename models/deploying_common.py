@@ -1,32 +1,195 @@
-"""Small pieces every adapter needs: the additive mask of a span, and per-layer cache length / crop."""
+"""What every adapter shares: the batch's ragged K/V cache, the span of positions a call computes, the session.
+
+The engine decodes a batch in which every row is at its own place: after a run of exits one row's deep layers
+hold fewer tokens than another's, a decoder-only row's prompt is shorter, a rolled-back row is cut. So the
+cache keeps, per layer, one buffer (rows, heads, capacity, head_dim) in which slot t holds the token at
+position t, and a length per row and layer; every call says which rows it computes (`Span.rows`) and at which
+positions (`Span.starts`, `Span.n` tokens each, right-padded to `Span.nmax`). Padding queries write K/V past
+their row's length, where nothing valid lives and the next real token overwrites it. The mask a call gets lets
+each query see the keys at positions up to its own (or, for the bidirectional variant, its row's whole span).
+The HF layers are reused unchanged: they call `cache.update()`, which writes at the span's positions and
+returns the rows' buffers up to the span's last position.
+"""
+
+from dataclasses import dataclass
 
 import torch
+from transformers.cache_utils import EncoderDecoderCache
 
 
-def span_mask(start: int, n: int, causal: bool, dtype, device) -> torch.Tensor | None:
-    """Additive mask of n queries at positions start.. over start + n keys; None for a single query.
+@dataclass
+class Span:
+    rows: torch.Tensor | None  # rows of the session this call computes (None: all, in order)
+    starts: torch.Tensor  # (b,) first position of each row's tokens (CPU)
+    n: torch.Tensor  # (b,) real tokens per row (CPU); the rest up to nmax are padding
+    nmax: int
+    end: int  # keys the call attends over: max(starts) + nmax
+    positions: torch.Tensor  # (b, nmax) true positions, on the model's device
+    mask: torch.Tensor | None  # (b, 1, nmax, end) additive; None when every key is visible to every query
+    extra: object = None  # what the architecture adds (T5: relative bias; LLaMA: RoPE cos/sin)
 
-    Explicit for n > 1 because HF's sdpa path, given no mask and q_len > 1, assumes the span starts at key 0
-    (is_causal=True crops the keys), which is wrong for a deep layer's span after a run of exits.
-    """
-    if n == 1:
+    @property
+    def size(self) -> int:
+        return len(self.starts)
+
+
+def make_span(rows, starts, n, causal: bool, dtype, device) -> Span:
+    starts = torch.as_tensor(starts, dtype=torch.long).reshape(-1)
+    n = torch.as_tensor(n, dtype=torch.long).reshape(-1).expand(len(starts)).clone()
+    nmax = int(n.max())
+    end = int(starts.max()) + nmax
+    positions = (starts[:, None] + torch.arange(nmax)).to(device)
+    uniform = bool((starts == starts[0]).all() and (n == nmax).all())
+    if uniform and nmax == 1:
+        mask = None  # one query per row over a prefix every row has in full (for nmax > 1 HF's sdpa would
+        # assume a causal span starting at key 0 and crop the keys, so longer spans always get a mask)
+    else:
+        keys = torch.arange(end, device=device)
+        if causal:
+            visible = keys[None, None, :] <= positions[:, :, None]
+        else:
+            visible = (keys[None, :] < (starts + n).to(device)[:, None])[:, None, :].expand(-1, nmax, -1)
+        mask = torch.zeros(visible.shape, dtype=dtype, device=device).masked_fill(~visible, torch.finfo(dtype).min)
+        mask = mask[:, None]
+    if rows is not None:
+        rows = torch.as_tensor(rows, dtype=torch.long, device=device)
+    return Span(rows, starts, n, nmax, end, positions, mask)
+
+
+class RaggedCache:
+    """Decoder self-attention K/V of a batch; row r's layer i holds positions 0 .. lens[i, r] - 1."""
+
+    def __init__(self, batch: int, num_layers: int):
+        self.keys, self.values = [None] * num_layers, [None] * num_layers
+        self.lens = torch.zeros(num_layers, batch, dtype=torch.long)
+        self.span = None  # set by the adapter before each layer call
+
+    def update(self, k, v, layer, *args, **kwargs):
+        s = self.span
+        if self.keys[layer] is None or self.keys[layer].shape[2] < s.end:
+            self._grow(layer, k, s.end)
+        K, V = self.keys[layer], self.values[layer]
+        rows = s.rows if s.rows is not None else torch.arange(K.shape[0], device=K.device)
+        start = int(s.starts[0])
+        if s.rows is None and bool((s.starts == start).all()):
+            K[:, :, start:start + s.nmax], V[:, :, start:start + s.nmax] = k, v
+        else:
+            r, t = rows[:, None].expand(-1, s.nmax), s.positions
+            K[r, :, t], V[r, :, t] = k.transpose(1, 2), v.transpose(1, 2)
+        self.lens[layer, rows.cpu()] = s.starts + s.n
+        if s.rows is None:
+            return K[:, :, :s.end], V[:, :, :s.end]
+        return K[s.rows, :, :s.end], V[s.rows, :, :s.end]
+
+    def _grow(self, layer, like, need):
+        old = self.keys[layer]
+        cap = max(need, 2 * old.shape[2] if old is not None else 64)
+        shape = (self.lens.shape[1], like.shape[1], cap, like.shape[3])
+        K, V = like.new_zeros(shape), like.new_zeros(shape)
+        if old is not None:
+            K[:, :, :old.shape[2]], V[:, :, :old.shape[2]] = old, self.values[layer]
+        self.keys[layer], self.values[layer] = K, V
+
+    def get_seq_length(self, layer: int = 0) -> int:
+        return int(self.lens[layer].max()) if self.lens.numel() else 0
+
+    def crop(self, row: int, length: int) -> None:
+        self.lens[:, row].clamp_(max=length)
+
+    def select(self, keep: torch.Tensor) -> None:
+        self.lens = self.lens[:, keep]
+        dev = [K.device for K in self.keys if K is not None]
+        idx = keep.to(dev[0]) if dev else keep
+        self.keys = [K[idx] if K is not None else None for K in self.keys]
+        self.values = [V[idx] if V is not None else None for V in self.values]
+
+    def row(self, layer: int, row: int = 0):
+        """(keys, values) of one row's valid prefix in one layer, (heads, length, head_dim) each."""
+        n = int(self.lens[layer, row])
+        if self.keys[layer] is None:
+            return None, None
+        return self.keys[layer][row, :, :n], self.values[layer][row, :, :n]
+
+
+class _CrossLayer:
+    def __init__(self, owner, i):
+        self.owner, self.i = owner, i
+
+    @property
+    def keys(self):
+        return self.owner.rows_of(self.owner.keys[self.i])
+
+    @property
+    def values(self):
+        return self.owner.rows_of(self.owner.values[self.i])
+
+
+class CrossKV:
+    """Cross-attention K/V of every decoder layer, computed once from the encoder output; read for a span's rows."""
+
+    def __init__(self, keys: list, values: list):
+        self.keys, self.values = keys, values
+        self.layers = [_CrossLayer(self, i) for i in range(len(keys))]
+        self.rows = None
+
+    def rows_of(self, t):
+        return t if self.rows is None else t[self.rows]
+
+    def select(self, keep):
+        self.keys = [K[keep.to(K.device)] for K in self.keys]
+        self.values = [V[keep.to(V.device)] for V in self.values]
+
+
+class EncDecCache(EncoderDecoderCache):
+    """What HF's encoder-decoder layers expect: self-attention in a RaggedCache, cross-attention precomputed."""
+
+    def __init__(self, self_kv: RaggedCache, cross: CrossKV):  # noqa: the parent checks for HF Cache classes
+        self.self_attention_cache, self.cross_attention_cache = self_kv, cross
+        self.is_updated = {i: True for i in range(len(cross.keys))}
+
+    def get_seq_length(self, layer_idx: int = 0) -> int:
+        return self.self_attention_cache.get_seq_length(layer_idx)
+
+
+@dataclass
+class Session:
+    """Decoding state of a batch: the decoder caches and, per architecture, encoder output or prompts."""
+
+    kv: RaggedCache
+    cache: object  # what the HF layers are given: kv itself, or an EncDecCache around it
+    enc: torch.Tensor | None = None
+    cross_mask: torch.Tensor | None = None  # additive mask (T5: plus bias) of the encoder's padding
+    cross: CrossKV | None = None
+    prompts: list | None = None  # decoder-only: each row's prompt tokens
+    first_logits: torch.Tensor | None = None  # decoder-only: (rows, vocab) logits after the prompt
+
+    def cache_len(self, layer: int, row: int = 0) -> int:
+        return int(self.kv.lens[layer, row])
+
+    def begin(self, span: Span):
+        """Point the caches at the span's rows; returns the cross-attention mask of those rows."""
+        self.kv.span = span
+        if self.cross is not None:
+            self.cross.rows = span.rows
+        if self.cross_mask is None or span.rows is None:
+            return self.cross_mask
+        return self.cross_mask[span.rows]
+
+    def select(self, keep: list) -> None:
+        """Keep only these rows (finished rows stop costing compute and memory)."""
+        keep = torch.as_tensor(keep, dtype=torch.long)
+        self.kv.select(keep)
+        if self.cross is not None:
+            self.cross.select(keep)
+        dev = lambda t: keep.to(t.device)  # noqa: E731
+        if self.enc is not None:
+            self.enc = self.enc[dev(self.enc)]
+        if self.cross_mask is not None:
+            self.cross_mask = self.cross_mask[dev(self.cross_mask)]
+
+
+def encoder_cross_mask(attention_mask, dtype):
+    """Additive (rows, 1, 1, source) mask of the encoder's padding; None without padding."""
+    if attention_mask is None or bool(attention_mask.all()):
         return None
-    mask = torch.zeros(1, 1, n, start + n, dtype=dtype, device=device)
-    if causal:
-        q = torch.arange(n, device=device)[:, None] + start
-        k = torch.arange(start + n, device=device)[None, :]
-        mask = mask.masked_fill(k > q, torch.finfo(dtype).min)
-    return mask
-
-
-def layer_len(cache, layer: int) -> int:
-    """Tokens in one layer of a DynamicCache (0 for a layer not reached yet)."""
-    return cache.layers[layer].get_seq_length() if layer < len(cache.layers) else 0
-
-
-def crop_layers(cache, length: int) -> None:
-    """Cut every layer of a DynamicCache back to `length` tokens (shorter layers stay as they are)."""
-    for layer in cache.layers:
-        extra = layer.get_seq_length() - length
-        if extra > 0:
-            layer.crop(-extra)
+    return (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min

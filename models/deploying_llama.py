@@ -1,45 +1,20 @@
 """LLaMA-family adapter for the early-exit engine (decoder-only), reusing the loaded HF modules.
 
 Same interface as T5Adapter, with the decoder-only differences (FREE_SPEC.md section 8):
-- `start()` prefills the whole prompt through ALL layers (prefill never exits) and returns a Session
-  whose `prompt` is the prompt's token list and `first_logits` the last prompt position's logits;
-  the engine continues from there;
-- RoPE positions are the tokens' TRUE positions, start + arange(n), passed in the span; a stale deep
-  layer's span in FREE's parallel pass is rotated at the stacked tokens' own positions, not at that
-  layer's cache length or layer 0's;
+- `start()` prefills every row's prompt (padding removed: each row's tokens sit at positions 0..) through
+  ALL layers (prefill never exits) in one batched pass; the session holds each row's prompt and the logits
+  of its last prompt position; the engine continues from there;
+- RoPE positions are the tokens' TRUE positions, carried by the span; a stale deep layer's span in FREE's
+  parallel pass is rotated at the stacked tokens' own positions, not at that layer's cache length or layer 0's;
 - `fill_kv` applies RoPE to the propagated keys at the tokens' positions;
 - grouped-query attention: K/V have num_key_value_heads heads (HF's attention repeats them);
 - the final norm is RMSNorm and the LM head is untied, with no output scale.
 """
 
-from dataclasses import dataclass, field
-
 import torch
-from transformers.cache_utils import DynamicCache
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
-from models.deploying_common import crop_layers, layer_len, span_mask
-
-
-@dataclass
-class Session:
-    """Per-sequence decoding state: the caches, the prompt and the logits that predict the first new token."""
-
-    cache: DynamicCache
-    prompt: list = field(default_factory=list)
-    first_logits: torch.Tensor | None = None
-
-    def cache_len(self, layer: int) -> int:
-        return layer_len(self.cache, layer)
-
-
-@dataclass
-class Span:
-    start: int
-    n: int
-    position_ids: torch.Tensor  # (1, n): true positions start .. start + n - 1
-    rope: tuple  # (cos, sin) at those positions
-    mask: torch.Tensor | None  # additive; explicit because HF's sdpa path assumes a causal span starts at key 0
+from models.deploying_common import RaggedCache, Session, Span, make_span
 
 
 class LlamaAdapter:
@@ -55,35 +30,38 @@ class LlamaAdapter:
 
     def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
               depth: int | None = None) -> Session:
-        """Prefill: the (unpadded) prompt through the first `depth` layers (default all); one row."""
-        if input_ids.shape[0] != 1:
-            raise ValueError("LlamaAdapter.start decodes one row at a time")
-        if attention_mask is not None:
-            input_ids = input_ids[:, attention_mask[0].bool()]
-        sess = Session(cache=DynamicCache(), prompt=input_ids[0].tolist())
-        span = self.span(0, input_ids.shape[1])
-        h = self.embed(input_ids, span)
+        """Prefill: every row's prompt (its padding, left or right, removed) through the first `depth` layers."""
+        rows = input_ids if attention_mask is None else [r[m.bool()] for r, m in zip(input_ids, attention_mask)]
+        prompts = [r.tolist() for r in rows]
+        n = torch.tensor([len(p) for p in prompts])
+        if int(n.min()) == 0:
+            raise ValueError("Decoder-only generation needs a non-empty prompt in every row")
+        ids = torch.zeros(len(prompts), int(n.max()), dtype=torch.long, device=input_ids.device)
+        for b, p in enumerate(prompts):
+            ids[b, :len(p)] = torch.tensor(p)
+        kv = RaggedCache(len(prompts), self.num_layers)
+        sess = Session(kv=kv, cache=kv, prompts=prompts)
+        span = self.span(None, torch.zeros_like(n), n)
+        h = self.embed(ids, span)
         for i in range(depth or self.num_layers):
             h = self.layer(sess, i, h, span)
-        sess.first_logits = self.logits(h[:, -1:])[0, -1]
+        last = h[torch.arange(len(prompts)), (n - 1).to(h.device)]
+        sess.first_logits = self.logits(last[:, None])[:, 0]
         return sess
 
-    def span(self, start: int, n: int, causal: bool = True) -> Span:
+    def span(self, rows, starts, n=1, causal: bool = True) -> Span:
         w = self.lm_head.weight
-        position_ids, rope = self._rope(start, n)
-        return Span(start, n, position_ids, rope, span_mask(start, n, causal, w.dtype, w.device))
-
-    def _rope(self, start: int, n: int):
-        w = self.lm_head.weight
-        position_ids = torch.arange(start, start + n, device=w.device)[None]
-        return position_ids, self.rotary(w, position_ids)  # the tensor gives dtype and device only
+        s = make_span(rows, starts, n, causal, w.dtype, w.device)
+        s.extra = self.rotary(w, s.positions)  # (cos, sin) at the true positions; the tensor gives dtype and device
+        return s
 
     def embed(self, ids: torch.Tensor, span: Span) -> torch.Tensor:
         return self.embed_tokens(ids)  # positions enter through RoPE inside attention
 
     def layer(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> torch.Tensor:
-        return self.layers[i](h, attention_mask=span.mask, position_ids=span.position_ids, cache=sess.cache,
-                              use_cache=True, position_embeddings=span.rope)
+        sess.begin(span)
+        return self.layers[i](h, attention_mask=span.mask, position_ids=span.positions, cache=sess.cache,
+                              use_cache=True, position_embeddings=span.extra)
 
     def normed(self, h: torch.Tensor) -> torch.Tensor:
         return self.norm(h)
@@ -91,16 +69,13 @@ class LlamaAdapter:
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         return self.lm_head(self.norm(h))
 
-    def fill_kv(self, sess: Session, i: int, h: torch.Tensor, start: int) -> None:
-        """State propagation: layer i's K/V for tokens at positions start.. that skipped it, from the exit state."""
+    def fill_kv(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> None:
+        """State propagation: layer i's K/V for the span's tokens, which skipped it, from their exit state."""
         layer = self.layers[i]
         attn, x = layer.self_attn, layer.input_layernorm(h)
         shape = (*x.shape[:-1], -1, attn.head_dim)
         k = attn.k_proj(x).view(shape).transpose(1, 2)
         v = attn.v_proj(x).view(shape).transpose(1, 2)
-        cos, sin = self._rope(start, x.shape[1])[1]
-        _, k = apply_rotary_pos_emb(k, k, cos, sin)
-        sess.cache.update(k, v, i)
-
-    def crop(self, sess: Session, length: int) -> None:
-        crop_layers(sess.cache, length)
+        _, k = apply_rotary_pos_emb(k, k, *span.extra)
+        sess.begin(span)
+        sess.kv.update(k, v, i)

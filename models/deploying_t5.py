@@ -1,36 +1,13 @@
 """T5 adapter for the early-exit engine: how T5 computes, layer by layer, reusing the loaded HF modules.
 
-The adapter knows nothing about exit policies. Positions are explicit: a span of n tokens whose first
-token sits at position `start` of the layer's own cache, so a deep layer with a short cache (FREE's
-stale deep layers) gets the true relative positions of the tokens it is given.
+The adapter knows nothing about exit policies. Positions are explicit (see deploying_common): a span gives
+each row's tokens their true positions, so a deep layer with a short cache (FREE's stale deep layers) gets the
+true relative positions of the tokens it is given.
 """
 
-from dataclasses import dataclass
-
 import torch
-from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
-from models.deploying_common import crop_layers, layer_len, span_mask
-
-
-@dataclass
-class Session:
-    """Per-sequence decoding state: encoder output and the decoder's caches."""
-
-    enc: torch.Tensor
-    cross_bias: torch.Tensor
-    cache: EncoderDecoderCache
-
-    def cache_len(self, layer: int) -> int:
-        return layer_len(self.cache.self_attention_cache, layer)
-
-
-@dataclass
-class Span:
-    start: int
-    n: int
-    bias: torch.Tensor  # relative position bias for n queries over start + n keys
-    mask: torch.Tensor | None  # additive; explicit because HF's sdpa path assumes a causal span starts at key 0
+from models.deploying_common import CrossKV, EncDecCache, RaggedCache, Session, Span, encoder_cross_mask, make_span
 
 
 class T5Adapter:
@@ -44,35 +21,46 @@ class T5Adapter:
         self.lm_head = model.lm_head
         self.rel_attn = dec.block[0].layer[0].SelfAttention
         self.scale = model.config.d_model**-0.5 if getattr(model.config, "scale_decoder_outputs", False) else None
-        self.n_heads = model.config.num_heads
         self._bias = None  # relative-position bias of positions 0..T-1, grown on demand
-
 
     def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
               depth: int | None = None) -> Session:
-        """Encode the source; the decoder starts empty (`depth`, the decoder-only prefill depth, is unused)."""
-        enc = self.model.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        bias = torch.zeros(1, self.n_heads, 1, enc.shape[1], dtype=enc.dtype, device=enc.device)
-        if attention_mask is not None and not bool(attention_mask.all()):
-            neg = torch.finfo(enc.dtype).min
-            bias = bias + (1.0 - attention_mask[:, None, None, :].to(enc.dtype)) * neg
-        return Session(enc=enc, cross_bias=bias, cache=EncoderDecoderCache(DynamicCache(), DynamicCache()))
+        """Encode the (padded) batch; cross-attention K/V of every layer once; the decoder starts empty.
 
-    def span(self, start: int, n: int, causal: bool = True) -> Span:
-        # The decoder's bias depends only on key - query, so one table serves every span: rows start..start+n-1
-        # of it equal compute_bias(n, start + n, past_seen_tokens=start), without recomputing buckets per step.
-        end = start + n
-        if self._bias is None or self._bias.shape[-1] < end:
-            size = max(end, 2 * (self._bias.shape[-1] if self._bias is not None else 32))
-            self._bias = self.rel_attn.compute_bias(size, size, device=self.lm_head.weight.device)
-        bias = self._bias[:, :, start:end, :end]
-        return Span(start, n, bias, span_mask(start, n, causal, bias.dtype, bias.device))
+        (`depth`, the decoder-only prefill depth, is unused.)
+        """
+        enc = self.model.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        keys, values = [], []
+        for block in self.blocks:
+            attn = block.layer[1].EncDecAttention
+            shape = (*enc.shape[:-1], -1, attn.key_value_proj_dim)
+            keys.append(attn.k(enc).view(shape).transpose(1, 2))
+            values.append(attn.v(enc).view(shape).transpose(1, 2))
+        kv, cross = RaggedCache(enc.shape[0], self.num_layers), CrossKV(keys, values)
+        return Session(kv=kv, cache=EncDecCache(kv, cross), enc=enc, cross=cross,
+                       cross_mask=encoder_cross_mask(attention_mask, enc.dtype))
+
+    def span(self, rows, starts, n=1, causal: bool = True) -> Span:
+        w = self.lm_head.weight
+        s = make_span(rows, starts, n, causal, w.dtype, w.device)
+        # The decoder's bias depends only on key - query, so one table serves every span: row p of it equals
+        # compute_bias for a query at position p, without recomputing buckets per step.
+        if self._bias is None or self._bias.shape[-1] < s.end:
+            size = max(s.end, 2 * (self._bias.shape[-1] if self._bias is not None else 32))
+            self._bias = self.rel_attn.compute_bias(size, size, device=w.device)
+        start = int(s.starts[0])
+        if bool((s.starts == start).all()):
+            s.extra = self._bias[:, :, start:start + s.nmax, :s.end]
+        else:
+            s.extra = self._bias[0][:, s.positions, :s.end].transpose(0, 1)
+        return s
 
     def embed(self, ids: torch.Tensor, span: Span) -> torch.Tensor:
         return self.embed_tokens(ids)  # T5 has no absolute positions
 
     def layer(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> torch.Tensor:
-        return self.blocks[i](h, span.mask, span.bias, sess.enc, None, sess.cross_bias, cache=sess.cache)[0]
+        cross_mask = sess.begin(span)
+        return self.blocks[i](h, span.mask, span.extra, sess.enc, cross_mask, None, cache=sess.cache)[0]
 
     def normed(self, h: torch.Tensor) -> torch.Tensor:
         return self.norm(h)
@@ -81,17 +69,13 @@ class T5Adapter:
         z = self.norm(h)
         return self.lm_head(z * self.scale if self.scale is not None else z)
 
-    def fill_kv(self, sess: Session, i: int, h: torch.Tensor, start: int) -> None:
-        """State propagation: layer i's K/V for tokens (at positions start..) that skipped it, from the exit state.
+    def fill_kv(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> None:
+        """State propagation: layer i's K/V for the span's tokens, which skipped it, from their exit state.
 
-        T5 keys carry no position (the relative bias is added to the scores), so `start` is not needed here.
+        T5 keys carry no position (the relative bias is added to the scores).
         """
         layer = self.blocks[i].layer[0]
         attn, x = layer.SelfAttention, layer.layer_norm(h)
         shape = (*x.shape[:-1], -1, attn.key_value_proj_dim)
-        k = attn.k(x).view(shape).transpose(1, 2)
-        v = attn.v(x).view(shape).transpose(1, 2)
-        sess.cache.self_attention_cache.update(k, v, i)
-
-    def crop(self, sess: Session, length: int) -> None:
-        crop_layers(sess.cache.self_attention_cache, length)
+        sess.begin(span)
+        sess.kv.update(attn.k(x).view(shape).transpose(1, 2), attn.v(x).view(shape).transpose(1, 2), i)

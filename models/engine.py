@@ -16,7 +16,7 @@ decides which layers run. Methods:
           full model's. rollback_conf_threshold is the published, looser criterion (cross-entropy of the
           emitted token under the deep logits above a threshold).
 
-Decoding is greedy; rows of a batch are decoded one at a time (each row its own exit decisions).
+Decoding is greedy; every row of a batch takes its own exit decisions (see Engine).
 Statistics are returned as data; timing lives outside.
 """
 
@@ -172,7 +172,6 @@ class ThresholdState:
                 init_threshold=policy.threshold, grid_min=g("adapt_grid_min"), grid_max=g("adapt_grid_max"),
                 grid_points=g("adapt_grid_points"), zeta=g("adapt_zeta"), max_updates=g("adapt_max_updates"),
                 window=g("adapt_window"), explore_every=g("adapt_explore_every"))
-        self.step = 0
 
     @property
     def value(self) -> float:
@@ -183,204 +182,294 @@ class ThresholdState:
             self.bmm.update()
         return self.value
 
-    def explore(self) -> bool:
-        self.step += 1
-        return self.bmm is not None and self.bmm.should_explore(self.step - 1)
+    def explore(self, step: int) -> bool:
+        """Whether a sequence's `step`-th confident step takes the deep pass anyway (per sequence, so a row's
+        decisions do not depend on the other rows of its batch)."""
+        return self.bmm is not None and self.bmm.should_explore(step)
 
 
 @dataclass
-class _Seq:
-    """One sequence being decoded."""
+class _Row:
+    """One sequence of the batch."""
 
-    sess: object
-    tokens: list
+    tokens: list  # prompt (or [start]) + emitted tokens
+    prompt_len: int
     stack: list = field(default_factory=list)  # FREE: (layer-S state, confidence, shallow logits) per exited token
     scores: list = field(default_factory=list)  # logits each emitted token was taken from
+    records: list = field(default_factory=list)  # TokenRecord per emitted token
+    confident_steps: int = 0  # FREE steps above the threshold so far (the exploration schedule counts these)
+
+    @property
+    def new(self) -> int:
+        return len(self.tokens) - self.prompt_len
+
+    def cut(self, keep: int) -> None:
+        """Keep the first `keep` tokens (prompt included)."""
+        gone = len(self.tokens) - keep
+        del self.tokens[keep:]
+        del self.scores[len(self.scores) - gone:]
+        del self.records[len(self.records) - gone:]
 
 
 class Engine:
+    """Decodes a batch; every row takes its own exit decisions.
+
+    A step computes all unfinished rows together where they do the same work (embedding, the shallow layers,
+    the layers below a CALM exit) and only the rows that need it where they differ (the layers above a row's
+    CALM exit, FREE's deep pass, whose rows bring stacks of different sizes). Rows that finish leave the batch
+    (their caches are dropped), so they stop costing compute. Statistics count per token, exactly as when
+    each row is decoded alone, so batch and single-row runs give the same counts.
+    """
+
     def __init__(self, adapter, policy: Policy, threshold: ThresholdState | None = None, meta_head=None):
         self.ad, self.p = adapter, policy
         self.L = adapter.num_layers
         self.thr = threshold or ThresholdState(policy, None)
         self.meta_head = meta_head
+        self.device = adapter.lm_head.weight.device
 
     # ---- confidence -------------------------------------------------------------------------------
-    def _confidence(self, h, logits, h_prev=None):
+    def _confidence(self, h, logits, h_prev=None) -> torch.Tensor:
+        """Per-row confidence, float64 on CPU (compared with thresholds as Python floats are)."""
         t = self.p.conf_type
         if t == "meta":
-            return float(skip_conf.meta(self.meta_head, self.ad.normed(h))[0])
-        if t == "state":
-            return float(skip_conf.state_saturation(h_prev, h)[0])
-        return float(skip_conf.confidence(t, logits=logits)[0])
+            c = skip_conf.meta(self.meta_head, self.ad.normed(h))
+        elif t == "state":
+            c = skip_conf.state_saturation(h_prev, h)
+        else:
+            c = skip_conf.confidence(t, logits=logits)
+        return c.reshape(-1).double().cpu()
 
-    # ---- one decoding step per method: input token at position pos -> next token --------------------
-    def _layers(self, seq, h, span, layers, st):
-        """Run full blocks over a span; one sequential pass, span.n tokens of block compute per layer."""
+    def _calm_threshold(self, pos: int) -> float:
+        p = self.p
+        if p.position_temp is None:
+            return p.threshold
+        return skip_conf.decayed_threshold(p.threshold, pos + 1, p.max_answer_length or 1, p.position_temp,
+                                           variant=p.decay_variant)
+
+    # ---- one decoding step per method, over the unfinished rows (in session order) --------------------
+    def _inputs(self, batch):
+        tok = torch.tensor([[r.tokens[-1]] for r in batch], device=self.device)
+        pos = torch.tensor([len(r.tokens) - 1 for r in batch])  # the input tokens' positions
+        return tok, pos
+
+    def _layers(self, sess, h, span, layers, st):
+        """Run full blocks over a span: one sequential pass per row, n tokens of block compute per row and layer."""
         for i in layers:
-            h = self.ad.layer(seq.sess, i, h, span)
-        st.sequential_layers += len(layers)
-        st.block_tokens += len(layers) * span.n
+            h = self.ad.layer(sess, i, h, span)
+        st.sequential_layers += len(layers) * span.size
+        st.block_tokens += len(layers) * int(span.n.sum())
         return h
 
-    def _step_full(self, seq, tok, pos, st, depth=None):
-        depth = depth or self.L
-        span = self.ad.span(pos, 1)
-        h = self._layers(seq, self.ad.embed(tok, span), span, range(depth), st)
-        self._emit(seq, st, self.ad.logits(h)[0, -1], TokenRecord(depth))
+    def _step_full(self, sess, batch, st, depth):
+        tok, pos = self._inputs(batch)
+        span = self.ad.span(None, pos)
+        h = self._layers(sess, self.ad.embed(tok, span), span, range(depth), st)
+        logits = self.ad.logits(h)[:, -1]
+        for j, r in enumerate(batch):
+            self._emit(r, logits[j], TokenRecord(depth))
 
-    def _step_calm(self, seq, tok, pos, st):
-        p = self.p
-        span = self.ad.span(pos, 1)
+    def _step_calm(self, sess, batch, st):
+        p, L = self.p, self.L
+        tok, pos = self._inputs(batch)
+        span = self.ad.span(None, pos)
         h = self.ad.embed(tok, span)
-        thr = skip_conf.decayed_threshold(p.threshold, pos + 1, p.max_answer_length or 1, p.position_temp,
-                                          variant=p.decay_variant) if p.position_temp is not None else p.threshold
-        h_prev = None
-        for i in range(self.L):
+        thr = torch.tensor([self._calm_threshold(int(q)) for q in pos], dtype=torch.float64)
+        live, h_prev = torch.arange(len(batch)), None  # rows still climbing, and their states
+        for i in range(L):
             if i >= p.min_layer:
                 logits = self.ad.logits(h) if skip_conf.needs_logits(p.conf_type) else None
                 c = self._confidence(h, logits, h_prev)
-                if c > thr:
-                    for j in range(i, self.L):
-                        self.ad.fill_kv(seq.sess, j, h, pos)
-                    logits = logits if logits is not None else self.ad.logits(h)
-                    st.kv_fill_tokens += self.L - i
-                    st.sequential_layers += i
-                    st.block_tokens += i
-                    st.exits += 1
-                    self._emit(seq, st, logits[0, -1], TokenRecord(i, c))
-                    return
-            h_prev, h = h, self.ad.layer(seq.sess, i, h, span)
-        st.sequential_layers += self.L
-        st.block_tokens += self.L
-        self._emit(seq, st, self.ad.logits(h)[0, -1], TokenRecord(self.L))
+                out = c > thr[live]
+                if bool(out.any()):
+                    o, stay = out.nonzero()[:, 0], (~out).nonzero()[:, 0]
+                    od = o.to(h.device)
+                    exited = live[o]
+                    fill = self.ad.span(exited, pos[exited])
+                    for j in range(i, L):  # state propagation: the skipped layers' K/V from the exit state
+                        self.ad.fill_kv(sess, j, h[od], fill)
+                    logits = logits[od] if logits is not None else self.ad.logits(h[od])
+                    st.kv_fill_tokens += (L - i) * len(o)
+                    st.sequential_layers += i * len(o)
+                    st.block_tokens += i * len(o)
+                    st.exits += len(o)
+                    for q, b in enumerate(exited.tolist()):
+                        self._emit(batch[b], logits[q, -1], TokenRecord(i, float(c[o[q]])))
+                    if len(stay) == 0:
+                        return
+                    sd = stay.to(h.device)
+                    live, h = live[stay], h[sd]
+                    h_prev = h_prev[sd] if h_prev is not None else None
+                    span = self.ad.span(live, pos[live])
+            h_prev, h = h, self.ad.layer(sess, i, h, span)
+        st.sequential_layers += L * len(live)
+        st.block_tokens += L * len(live)
+        logits = self.ad.logits(h)[:, -1]
+        for q, b in enumerate(live.tolist()):
+            self._emit(batch[b], logits[q], TokenRecord(L))
 
-    def _step_free(self, seq, tok, pos, st, last_allowed: bool):
-        S = self.p.shallow_layer
-        span = self.ad.span(pos, 1)
-        h = self._layers(seq, self.ad.embed(tok, span), span, range(S), st)
+    def _step_free(self, sess, batch, st):
+        p, S = self.p, self.p.shallow_layer
+        tok, pos = self._inputs(batch)
+        span = self.ad.span(None, pos)
+        h = self._layers(sess, self.ad.embed(tok, span), span, range(S), st)
         logits = self.ad.logits(h)
         c = self._confidence(h, logits)
-        if c > self.thr.value and not self.thr.explore():
-            seq.stack.append((h, c, logits))
-            y = self._emit(seq, st, logits[0, -1], TokenRecord(S, c))
-            st.exits += 1
-            if self.p.verify and (last_allowed or y == self._eos):
-                self._deep_pass(seq, None, st)  # an exact mode may not end on unverified tokens
-            return
-        self._deep_pass(seq, (h, c, logits), st)
+        thr = self.thr.value
+        deep = []  # (row in batch, its current token's item, or None for a verification-only pass)
+        for j, r in enumerate(batch):
+            item = (h[j:j + 1], float(c[j]), logits[j, -1])
+            if item[1] > thr:
+                r.confident_steps += 1
+                if not self.thr.explore(r.confident_steps - 1):
+                    r.stack.append(item)
+                    y = self._emit(r, logits[j, -1], TokenRecord(S, item[1]))
+                    st.exits += 1
+                    if p.verify and (r.new >= self._max_new or y == self._eos):
+                        deep.append((j, None))  # an exact mode may not end on unverified tokens
+                    continue
+            deep.append((j, item))
+        if deep:
+            self._deep_pass(sess, batch, deep, st)
 
-    def _deep_pass(self, seq, current, st):
-        """Run the stacked tokens (+ the current one) through the deep layers in one pass; emit / verify."""
+    def _deep_pass(self, sess, batch, deep, st):
+        """Each listed row's stacked tokens (+ its current one) through the deep layers, all rows in one pass."""
         p, S, L = self.p, self.p.shallow_layer, self.L
-        items = seq.stack + ([current] if current is not None else [])
-        seq.stack = []
-        k = len(items) - (current is not None)  # stacked (already emitted) tokens
-        start = seq.sess.cache_len(S)  # deep caches hold every token before the stacked ones
-        if p.copy_skipped and k > 0:
-            stacked = torch.cat([it[0] for it in items[:k]], dim=1)
+        rows = [batch[j] for j, _ in deep]
+        idx = torch.tensor([j for j, _ in deep])
+        sub = None if len(deep) == len(batch) else idx
+        items, ks = [], []
+        for (_, cur), r in zip(deep, rows):
+            items.append(r.stack + ([cur] if cur is not None else []))
+            ks.append(len(r.stack))  # stacked (already emitted) tokens
+            r.stack = []
+        starts = sess.kv.lens[S, idx].clone()  # deep caches hold every token before the stacked ones
+        if p.copy_skipped and any(ks):
+            c = [q for q, k in enumerate(ks) if k > 0]
+            span = self.ad.span(idx[c], starts[c], [ks[q] for q in c])
+            X = _padded([items[q][:ks[q]] for q in c])
             for j in range(S, L):
-                self.ad.fill_kv(seq.sess, j, stacked, start)
-            st.kv_fill_tokens += (L - S) * k
-            items, start = items[k:], start + k
-        X = torch.cat([it[0] for it in items], dim=1)
-        X = self._layers(seq, X, self.ad.span(start, X.shape[1], causal=p.causal), range(S, L), st)
-        if k > 0 and not p.copy_skipped:
-            st.parallel_passes += 1
-            st.parallel_tokens += k
-            for r in st.records[-k:]:  # the stacked tokens' records are the newest
-                r.parallel = True
-        need_all = k > 0 and not p.copy_skipped and (p.verify or p.rollback is not None or p.adapt)
-        deep_logits = self.ad.logits(X if need_all else X[:, -1:])[0]
-        deep_pred = deep_logits.argmax(-1)
+                self.ad.fill_kv(sess, j, X, span)
+            st.kv_fill_tokens += (L - S) * sum(ks)
+            starts += torch.tensor(ks)
+            items = [it[k:] for it, k in zip(items, ks)]
+            ks = [0] * len(ks)
+        n = torch.tensor([len(it) for it in items])
+        span = self.ad.span(sub, starts, n, causal=p.causal)
+        X = self._layers(sess, _padded(items), span, range(S, L), st)
+        for r, k in zip(rows, ks):
+            if k > 0:
+                st.parallel_passes += 1
+                st.parallel_tokens += k
+                for rec in r.records[-k:]:  # the stacked tokens' records are the newest
+                    rec.parallel = True
+        every_position = any(ks) and (p.verify or p.rollback is not None or p.adapt)
+        if every_position:
+            deep_logits = self.ad.logits(X)
+        else:  # only each row's last real position
+            deep_logits = self.ad.logits(X[torch.arange(len(rows), device=X.device), (n - 1).to(X.device)][:, None])
+        for q, ((j, cur), r, k) in enumerate(zip(deep, rows, ks)):
+            dl = deep_logits[q, :int(n[q])] if every_position else deep_logits[q]  # (positions, vocab)
+            self._after_deep(sess, j, r, items[q], k, cur, dl, st)
+
+    def _after_deep(self, sess, j, r, items, k, cur, dl, st):
+        """Adaptive samples, verification / rollback, and the current token of one row after its deep pass."""
+        p, L = self.p, self.L
+        need_all = k > 0 and (p.verify or p.rollback is not None or p.adapt)
+        deep_pred = dl.argmax(-1)
         if need_all and p.adapt:
-            shallow_pred = torch.stack([it[2][0, -1].argmax() for it in items])
+            shallow_pred = torch.stack([it[2].argmax() for it in items])
             self.thr.bmm.add([it[1] for it in items], (shallow_pred == deep_pred).tolist())
-        elif p.adapt and current is not None:
-            self.thr.bmm.add([current[1]], [bool(current[2][0, -1].argmax() == deep_pred[-1])])  # upstream dropped these
+        elif p.adapt and cur is not None:
+            self.thr.bmm.add([cur[1]], [bool(cur[2].argmax() == deep_pred[-1])])  # upstream dropped these
         if need_all and (p.verify or p.rollback is not None):
-            emitted = seq.tokens[-k:]  # stacked token j's output, the input at the position after it
-            for j in range(k):
+            emitted = r.tokens[-k:]  # stacked token i's output, the input at the position after it
+            for i in range(k):
                 if p.verify:
-                    bad = int(deep_pred[j]) != emitted[j]
+                    bad = int(deep_pred[i]) != emitted[i]
                 else:
-                    bad = F.cross_entropy(deep_logits[j:j + 1].float(), torch.tensor([emitted[j]])) > p.rollback
+                    bad = F.cross_entropy(dl[i:i + 1].float(), torch.tensor([emitted[i]], device=dl.device)) > p.rollback
                 if bad:
-                    keep = len(seq.tokens) - k + j  # tokens up to and including the input at the cut position
+                    keep = len(r.tokens) - k + i  # tokens up to and including the input at the cut position
                     st.rollbacks += 1
-                    st.rolled_back_tokens += k - j
-                    del seq.tokens[keep:]
-                    del seq.scores[keep - 1:]
-                    del st.records[len(st.records) - (k - j):]
-                    self.ad.crop(seq.sess, keep)
-                    self._emit(seq, st, deep_logits[j], TokenRecord(L))
+                    st.rolled_back_tokens += k - i
+                    r.cut(keep)
+                    sess.kv.crop(j, keep)
+                    self._emit(r, dl[i], TokenRecord(L))
                     return
-        if current is not None:
-            self._emit(seq, st, deep_logits[-1], TokenRecord(L, current[1]))
+        if cur is not None:
+            self._emit(r, dl[-1], TokenRecord(L, cur[1]))
 
     # ---- the token loop -------------------------------------------------------------------------------
     @staticmethod
-    def _emit(seq, st, logits, record) -> int:
+    def _emit(r, logits, record) -> int:
         y = int(logits.argmax())
-        seq.tokens.append(y)
-        seq.scores.append(logits)
-        st.records.append(record)
+        r.tokens.append(y)
+        r.scores.append(logits)
+        r.records.append(record)
         return y
 
-    @torch.no_grad()
-    def decode_one(self, input_ids, attention_mask, start_token: int, max_new_tokens: int, eos: int | None,
-                   st: DecodeStats):
-        """Decode one sequence; returns (new tokens, sequence state).
+    def _finished(self, r) -> bool:
+        return r.new >= self._max_new or (r.new > 0 and r.tokens[-1] == self._eos)
 
-        The adapter's session says what is already decoded: an encoder-decoder starts from
-        [start_token] with empty decoder caches; a decoder-only model has run its prompt through every
+    @torch.no_grad()
+    def run(self, input_ids, attention_mask, start_token: int, max_new_tokens: int, eos: int | None,
+            st: DecodeStats):
+        """Decode a (padded) batch; returns its rows and the session of the rows still in it at the end.
+
+        The adapter's session says what is already decoded: an encoder-decoder starts every row from
+        [start_token] with empty decoder caches; a decoder-only model has run each prompt through every
         layer (prefill never exits; static exiting is a truncated model, so its prefill stops at k) and
-        hands over the prompt and the logits of its last position. That first token is counted like a
+        hands over the prompts and the logits of their last positions. That first token is counted like a
         decoding step over `depth` layers; the rest of the prompt, like an encoder, is not counted.
         """
-        self._eos = eos
+        self._eos, self._max_new = eos, max_new_tokens
         depth = self.p.static_layer if self.p.method == "static" else self.L
         sess = self.ad.start(input_ids, attention_mask, depth=depth)
-        prompt = sess.prompt if getattr(sess, "prompt", None) is not None else [start_token]
-        seq = _Seq(sess=sess, tokens=list(prompt))
-        if self.p.method == "free":
-            st.thresholds.append(self.thr.new_sequence())
-        if getattr(sess, "first_logits", None) is not None and max_new_tokens > 0:
-            st.steps += 1
-            st.sequential_layers += depth
-            st.block_tokens += depth
-            self._emit(seq, st, sess.first_logits, TokenRecord(depth))
-        device = input_ids.device
+        B = input_ids.shape[0]
+        rows = [_Row(list(pr), len(pr)) for pr in (sess.prompts or [[start_token]] * B)]
+        if self.p.method == "free":  # the adaptive threshold is refit between batches, fixed within one
+            st.thresholds.extend([self.thr.new_sequence()] * B)
+        if sess.first_logits is not None and max_new_tokens > 0:
+            for b, r in enumerate(rows):
+                st.steps += 1
+                st.sequential_layers += depth
+                st.block_tokens += depth
+                self._emit(r, sess.first_logits[b], TokenRecord(depth))
+        active = list(range(B))  # unfinished rows, in the session's order
         while True:
-            n_new = len(seq.tokens) - len(prompt)
-            if n_new >= max_new_tokens or (n_new > 0 and seq.tokens[-1] == eos):
+            keep = [j for j, b in enumerate(active) if not self._finished(rows[b])]
+            if not keep:
                 break
-            pos = len(seq.tokens) - 1  # the input token's position
-            tok = torch.tensor([[seq.tokens[-1]]], device=device)
-            st.steps += 1
-            if self.p.method == "full":
-                self._step_full(seq, tok, pos, st)
-            elif self.p.method == "static":
-                self._step_full(seq, tok, pos, st, depth=self.p.static_layer)
+            if len(keep) < len(active):
+                sess.select(keep)
+                active = [active[j] for j in keep]
+            batch = [rows[b] for b in active]
+            st.steps += len(batch)
+            if self.p.method in ("full", "static"):
+                self._step_full(sess, batch, st, depth)
             elif self.p.method == "calm":
-                self._step_calm(seq, tok, pos, st)
+                self._step_calm(sess, batch, st)
             else:
-                self._step_free(seq, tok, pos, st, last_allowed=n_new + 1 >= max_new_tokens)
-        st.sequences += 1
-        st.tokens += len(seq.tokens) - len(prompt)
-        return seq.tokens[len(prompt):], seq
+                self._step_free(sess, batch, st)
+        st.sequences += B
+        st.tokens += sum(r.new for r in rows)
+        for r in rows:
+            st.records.extend(r.records)
+        return rows, sess
 
     def generate(self, input_ids, attention_mask=None, *, start_token: int, max_new_tokens: int,
                  eos: int | None) -> tuple[list, DecodeStats]:
-        """New tokens of every row (each row decoded alone, without its padding) and the counts."""
+        """New tokens of every row and the counts."""
         st = DecodeStats(num_layers=self.L)
-        rows = []
-        for b in range(input_ids.shape[0]):
-            ids = input_ids[b:b + 1]
-            if attention_mask is not None:
-                ids = ids[:, attention_mask[b].bool()]
-            rows.append(self.decode_one(ids, None, start_token, max_new_tokens, eos, st)[0])
-        return rows, st
+        rows, _ = self.run(input_ids, attention_mask, start_token, max_new_tokens, eos, st)
+        return [r.tokens[r.prompt_len:] for r in rows], st
+
+
+def _padded(items) -> torch.Tensor:
+    """(rows, longest, d) of each row's item states, right-padded with zeros."""
+    return torch.nn.utils.rnn.pad_sequence([torch.cat([it[0] for it in its], dim=1)[0] for its in items],
+                                           batch_first=True)
 
 
 def _first(*values):

@@ -183,7 +183,7 @@ def run_engine(arch, m, x):
     policy = m.exit_policy()
     eng = Engine(m.adapter_cls(m), policy, ThresholdState(policy, m.config), getattr(m, "cm_head", None))
     st = DecodeStats(num_layers=L)
-    _, seq = eng.decode_one(x, None, arch.start, NEW, arch.eos, st)
+    (seq,), seq.sess = eng.run(x, None, arch.start, NEW, arch.eos, st)
     return seq, st
 
 
@@ -355,14 +355,14 @@ def test_fill_kv_writes_what_the_layer_itself_would(arch):
     i = 2
     ran, filled = ad.start(x), ad.start(x)
     p = ran.cache_len(i)  # a decoder-only prompt is already in every layer's cache
-    ad.layer(ran, i, h[:, :2], ad.span(p, 2))  # positions p, p + 1
-    ad.layer(ran, i, h[:, 2:], ad.span(p + 2, 3))  # positions p + 2 .. p + 4
-    ad.fill_kv(filled, i, h[:, :2], p)
-    ad.fill_kv(filled, i, h[:, 2:], p + 2)
-    c1 = ran.cache.self_attention_cache if arch.encoder_decoder else ran.cache
-    c2 = filled.cache.self_attention_cache if arch.encoder_decoder else filled.cache
-    assert close(c2.layers[i].keys, c1.layers[i].keys, 1e-5)
-    assert close(c2.layers[i].values, c1.layers[i].values, 1e-5)
+    ad.layer(ran, i, h[:, :2], ad.span(None, [p], 2))  # positions p, p + 1
+    ad.layer(ran, i, h[:, 2:], ad.span(None, [p + 2], 3))  # positions p + 2 .. p + 4
+    ad.fill_kv(filled, i, h[:, :2], ad.span(None, [p], 2))
+    ad.fill_kv(filled, i, h[:, 2:], ad.span(None, [p + 2], 3))
+    (k1, v1), (k2, v2) = ran.kv.row(i), filled.kv.row(i)
+    assert k1.shape[1] == p + 5
+    assert close(k2, k1, 1e-5)
+    assert close(v2, v1, 1e-5)
 
 
 @arch_params
@@ -373,15 +373,15 @@ def test_free_deep_kv_equals_teacher_forced_pass_after_mixed_exits(arch):
         if st.parallel_passes == 0:
             continue
         ref = arch.teacher_forced_cache(m, x, seq.tokens[:-1])
-        cache = seq.sess.cache.self_attention_cache if arch.encoder_decoder else seq.sess.cache
         for j in range(L):
-            n = cache.layers[j].get_seq_length()
+            keys, values = seq.sess.kv.row(j)
+            n = keys.shape[1]
             if j < 2:
                 assert n == len(seq.tokens) - 1  # shallow layers saw every input
             else:
                 assert n == len(seq.tokens) - 1 - len(seq.stack)  # deep layers: all but the stacked tokens
-            assert close(cache.layers[j].keys, ref.layers[j].keys[:, :, :n])
-            assert close(cache.layers[j].values, ref.layers[j].values[:, :, :n])
+            assert close(keys, ref.layers[j].keys[0, :, :n])
+            assert close(values, ref.layers[j].values[0, :, :n])
         checked += 1
     assert checked >= 3
 

@@ -48,12 +48,12 @@ CALM = dict(use_early_exit=True, exit_conf_type="softmax", exit_min_layer=1)
 
 
 def run_engine(m, x):
+    """The engine on one row: ([start] + new tokens, the row with its session as .sess, counts)."""
     policy = m.exit_policy()
     eng = Engine(m.adapter_cls(m), policy, ThresholdState(policy, m.config), getattr(m, "cm_head", None))
     st = DecodeStats(num_layers=L)
-    _, seq = eng.decode_one(x, None, 0, NEW, 1, st)
-    tokens = seq.tokens  # [start] + new tokens
-    return tokens, seq, st
+    (seq,), seq.sess = eng.run(x, None, 0, NEW, 1, st)
+    return seq.tokens, seq, st
 
 
 @pytest.mark.parametrize("method", [dict(), dict(FREE, shallow2deep_conf_threshold=1.0),
@@ -133,14 +133,14 @@ def test_free_deep_kv_equals_teacher_forced_pass_after_mixed_exits():
         if st.parallel_passes == 0:
             continue
         ref = teacher_forced_cache(m, x, tokens[:-1])
-        cache = seq.sess.cache.self_attention_cache
         for j in range(L):
-            n = cache.layers[j].get_seq_length()
+            keys, values = seq.sess.kv.row(j)
+            n = keys.shape[1]
             assert n > 0
             if j < 2:
                 assert n == len(tokens) - 1  # shallow layers saw every input
-            assert close(cache.layers[j].keys, ref.layers[j].keys[:, :, :n])
-            assert close(cache.layers[j].values, ref.layers[j].values[:, :, :n])
+            assert close(keys, ref.layers[j].keys[0, :, :n])
+            assert close(values, ref.layers[j].values[0, :, :n])
         checked += 1
     assert checked >= 3
 
@@ -149,17 +149,18 @@ def test_calm_caches_stay_equal_length_after_every_step():
     m = make_model()
 
     class Checked(Engine):
-        def _step_calm(self, seq, tok, pos, st):
-            super()._step_calm(seq, tok, pos, st)
-            lens = {seq.sess.cache_len(j) for j in range(L)}
-            assert lens == {pos + 1}, lens
+        def _step_calm(self, sess, batch, st):
+            super()._step_calm(sess, batch, st)
+            for j, r in enumerate(batch):  # every row: every layer holds all inputs so far
+                lens = {sess.cache_len(i, j) for i in range(L)}
+                assert lens == {len(r.tokens) - 1}, lens
 
     mixed = 0
     for x, *_ in mixed_runs(m, CALM):
         policy = m.exit_policy()
         eng = Checked(m.adapter_cls(m), policy, ThresholdState(policy, m.config))
         st = DecodeStats(num_layers=L)
-        eng.decode_one(x, None, 0, NEW, 1, st)
+        eng.run(x, None, 0, NEW, 1, st)
         mixed += 0 < st.exits < st.steps
     assert mixed >= 3
 

@@ -1,0 +1,170 @@
+"""Batched early exit: every row of a padded batch decodes exactly as it does alone, for every method and
+architecture, while rows exit at different layers in the same step and finish at different times."""
+
+import collections
+
+import pytest
+import torch
+from transformers import T5ForConditionalGeneration
+from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+import test_engine
+from models.engine import DecodeStats, Engine, ThresholdState
+from test_architectures import ARCHS, CALM, FREE, L, THRESHOLDS, Arch, close
+from test_engine import set_method
+
+NEW = 12
+
+
+class T5(Arch):
+    start, eos = 0, 1
+
+    def make(self, **exit_cfg):
+        return test_engine.make_model(**exit_cfg)
+
+    def hf_generate(self, m, x, **kw):
+        return T5ForConditionalGeneration.generate(m, input_ids=x, max_new_tokens=NEW, do_sample=False,
+                                                   cache=EncoderDecoderCache(DynamicCache(), DynamicCache()), **kw)
+
+
+ALL = {"t5": T5(), **ARCHS}
+arch_params = pytest.mark.parametrize("arch", list(ALL.values()), ids=list(ALL))
+
+METHODS = {
+    "full": {},
+    "static2": dict(static_exit_layer=2),
+    **{f"calm{t}": dict(CALM, exit_conf_threshold=t) for t in THRESHOLDS},
+    "calm_state": dict(CALM, exit_conf_type="state", exit_conf_threshold=0.9),
+    **{f"free{t}": dict(FREE, shallow2deep_conf_threshold=t) for t in THRESHOLDS},
+    "free_verify": dict(FREE, shallow2deep_conf_threshold=0.3, exact_verification=True),
+    "free_rollback": dict(FREE, shallow2deep_conf_threshold=0.3, rollback_conf_threshold=0.5),
+    "free_copy": dict(FREE, shallow2deep_conf_threshold=0.5, copy_skipped_hidden_states=True),
+    "free_bidirectional": dict(FREE, shallow2deep_conf_threshold=0.5, parallel_causal_mask=False),
+    "free_adaptive": dict(FREE, shallow2deep_conf_threshold=0.3, use_adapt_threshold=True, adapt_explore_every=3),
+}
+
+
+def pad_batch(arch, m, xs):
+    """HF's layout: encoder inputs right-padded, decoder-only prompts left-padded; and the attention mask."""
+    T = max(x.shape[1] for x in xs)
+    ids = torch.full((len(xs), T), m.config.pad_token_id or 0)
+    mask = torch.zeros(len(xs), T, dtype=torch.long)
+    for b, x in enumerate(xs):
+        cols = slice(0, x.shape[1]) if arch.encoder_decoder else slice(T - x.shape[1], T)
+        ids[b, cols], mask[b, cols] = x[0], 1
+    return ids, mask
+
+
+def decode(m, arch, ids, mask=None, eos="arch", engine_cls=Engine, new=NEW):
+    """The engine with a fresh threshold state: (rows, session, counts)."""
+    policy = m.exit_policy()
+    eng = engine_cls(m.adapter_cls(m), policy, ThresholdState(policy, m.config), getattr(m, "cm_head", None))
+    st = DecodeStats(num_layers=L)
+    rows, sess = eng.run(ids, mask, arch.start, new, arch.eos if eos == "arch" else eos, st)
+    return rows, sess, st
+
+
+def alone(m, arch, xs, **kw):
+    """Every row decoded on its own: (new tokens per row, summed counts)."""
+    out, total = [], DecodeStats(num_layers=L)
+    for x in xs:
+        rows, _, st = decode(m, arch, x, **kw)
+        out += [r.tokens[r.prompt_len:] for r in rows]
+        total.add(st)
+    return out, total
+
+
+def same_counts(a: DecodeStats, b: DecodeStats):
+    assert a.summary() == b.summary()
+    assert [(r.exit_layer, r.parallel) for r in a.records] == [(r.exit_layer, r.parallel) for r in b.records]
+    assert [r.confidence for r in a.records] == pytest.approx([r.confidence for r in b.records], abs=1e-4)  # float noise
+
+
+@arch_params
+@pytest.mark.parametrize("method", list(METHODS.values()), ids=list(METHODS))
+def test_batch_equals_each_row_alone(arch, method):
+    m = arch.make()
+    set_method(m, **method)
+    xs = arch.inputs(6, seed=3)
+    rows, _, st = decode(m, arch, *pad_batch(arch, m, xs))
+    ref, ref_st = alone(m, arch, xs)
+    assert [r.tokens[r.prompt_len:] for r in rows] == ref
+    same_counts(st, ref_st)
+
+
+@arch_params
+def test_rows_exit_differently_in_the_same_step_and_finish_at_different_times(arch):
+    m = arch.make()
+    xs = arch.inputs(8, seed=4)
+    ids, mask = pad_batch(arch, m, xs)
+    # an end token that the rows produce at different steps, so they leave the batch one by one
+    set_method(m, **FREE, shallow2deep_conf_threshold=0.5)
+    streams = [r.tokens[r.prompt_len:] for r in decode(m, arch, ids, mask, eos=None)[0]]
+    first = lambda t: {s.index(t) if t in s else NEW for s in streams}  # noqa: E731
+    eos = max(range(64), key=lambda t: len(first(t)))
+    assert len(first(eos)) >= 2
+
+    class Watched(Engine):
+        sizes, mixed = [], 0
+
+        def _step_free(self, sess, batch, st):
+            before = [len(r.records) for r in batch]
+            super()._step_free(sess, batch, st)
+            Watched.sizes.append((len(batch), sess.kv.lens.shape[1]))
+            layers = {r.records[-1].exit_layer for r, n in zip(batch, before) if len(r.records) > n}
+            Watched.mixed += len(layers) > 1  # some rows exited at S, others went deep, in this step
+
+    rows, _, st = decode(m, arch, ids, mask, eos=eos, engine_cls=Watched)
+    ref, ref_st = alone(m, arch, xs, eos=eos)
+    assert [r.tokens[r.prompt_len:] for r in rows] == ref
+    same_counts(st, ref_st)
+    assert len({len(t) for t in ref}) >= 2
+    sizes = [b for b, _ in Watched.sizes]
+    assert all(b == cached for b, cached in Watched.sizes)  # finished rows left the caches too
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] == len(xs) and sizes[-1] < len(xs)
+    assert Watched.mixed > 0
+
+
+@arch_params
+def test_free_deep_kv_of_every_row_equals_its_teacher_forced_pass(arch):
+    m = arch.make()
+    set_method(m, **FREE, shallow2deep_conf_threshold=0.5)
+    xs = arch.inputs(6, seed=5)
+    rows, sess, st = decode(m, arch, *pad_batch(arch, m, xs), eos=None)  # no row finishes early: all stay
+    assert st.parallel_passes > 0 and 0 < st.exits < st.steps
+    for b, (x, r) in enumerate(zip(xs, rows)):
+        ref = arch.teacher_forced_cache(m, x, r.tokens[:-1])
+        for j in range(L):
+            keys, values = sess.kv.row(j, b)
+            n = keys.shape[1]
+            assert n == len(r.tokens) - 1 - (len(r.stack) if j >= 2 else 0)
+            if n == 0:  # this row never went deep
+                continue
+            assert close(keys, ref.layers[j].keys[0, :, :n])
+            assert close(values, ref.layers[j].values[0, :, :n])
+
+
+@arch_params
+@pytest.mark.parametrize("thr", [0.0, 0.3, 0.6])
+def test_verification_in_a_batch_equals_the_full_model_in_a_batch(arch, thr):
+    m = arch.make()
+    xs = arch.inputs(6, seed=6)
+    ids, mask = pad_batch(arch, m, xs)
+    ref = arch.hf_generate(m, ids, attention_mask=mask)
+    set_method(m, **FREE, shallow2deep_conf_threshold=thr, exact_verification=True)
+    assert m.generate(input_ids=ids, attention_mask=mask, max_new_tokens=NEW).tolist() == ref.tolist()
+    assert m.pop_exit_stats().exits > 0
+
+
+def test_adaptive_threshold_is_fixed_within_a_batch_and_refit_between_batches():
+    arch = ALL["t5"]
+    m = arch.make()
+    set_method(m, **FREE, shallow2deep_conf_threshold=0.3, use_adapt_threshold=True, adapt_explore_every=3)
+    for seed in range(3):
+        ids, mask = pad_batch(arch, m, arch.inputs(4, seed=seed))
+        m.generate(input_ids=ids, attention_mask=mask, max_new_tokens=NEW)
+    thresholds = m.pop_exit_stats().thresholds
+    assert len(thresholds) == 12 and thresholds[:4] == [0.3] * 4
+    per_batch = [set(thresholds[i:i + 4]) for i in range(0, 12, 4)]
+    assert all(len(s) == 1 for s in per_batch)
+    assert collections.Counter(thresholds)[0.3] < 12, "the estimator was refit between batches"
