@@ -40,6 +40,7 @@ EXIT_DEFAULTS = {
     "rollback_conf_threshold": None,
     "use_adapt_threshold": False,
     "exact_verification": False,
+    "deep_pass_wait": 0.5,
     "exit_decay_variant": "calm",
     "adapt_grid_min": 0.3,
     "adapt_grid_max": 0.9,
@@ -66,7 +67,8 @@ def _opt(help_text, **kw):
 class AdditionalArguments:
     """Early-exit flags, named as in the published code. Unset flags keep the checkpoint's value."""
 
-    deploy_scenario: bool | None = _opt("Evaluate at batch size 1 with wall time around whole generate calls.")
+    deploy_scenario: bool | None = _opt("Measure decoding: wall time around whole generate calls and the exit counts "
+                                        "(batch size 1 unless --per_device_eval_batch_size is given).")
     use_synchronize: bool | None = _opt("Accepted for compatibility; timing never syncs per operation.")
     output_hidden_states_decoder: bool | None = _opt(
         "Collect every decoder layer's normalised hidden state (needed by intermediate losses and the meta head)."
@@ -89,6 +91,9 @@ class AdditionalArguments:
     copy_skipped_hidden_states: bool | None = _opt("FREE variant: copy the shallow state into deep K/V.")
     parallel_causal_mask: bool | None = _opt("Causal mask inside the parallel pass.")
     rollback_conf_threshold: float | None = _opt("FREE rollback: CE threshold on stacked shallow tokens.")
+    deep_pass_wait: float | None = _opt("FREE in a batch: rows that need the deep layers wait until this share of the "
+                                        "unfinished rows does (0: each step), then go through them in one pass; "
+                                        "every row's output is the same, only the schedule changes (throughput).")
     use_adapt_threshold: bool | None = _opt("FREE adaptive threshold (Beta mixture).")
     exact_verification: bool | None = _opt(
         "FREE: check every stacked shallow token against the deep pass and cut back at the first disagreement "
@@ -221,6 +226,10 @@ class TrainingArguments(Seq2SeqTrainingArguments):
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Train into a non-empty output_dir (removed from the transformers 5 Trainer)."}
     )
+    per_device_eval_batch_size: int | None = field(
+        default=None, metadata={"help": "Evaluation batch size per device: 8 when not given, 1 with --deploy_scenario "
+                                        "(the published latency setting); every exit method decodes batches."}
+    )
 
 
 def alias_argv(argv=None):
@@ -274,6 +283,8 @@ def validate_exit_settings(s: dict, num_decoder_layers: int, training: bool = Fa
         raise ValueError("--rollback_conf_threshold needs --copy_skipped_hidden_states False")
     if not 0 <= s["adapt_grid_min"] < s["adapt_grid_max"] <= 1 or s["adapt_grid_points"] < 2:
         raise ValueError("--adapt_grid_min/--adapt_grid_max/--adapt_grid_points must span [0, 1] with >= 2 points")
+    if not 0.0 <= s["deep_pass_wait"] <= 1.0:
+        raise ValueError(f"--deep_pass_wait {s['deep_pass_wait']} is outside [0, 1]")
     if s["exact_verification"] and s["copy_skipped_hidden_states"]:
         raise ValueError("--exact_verification needs the parallel pass: drop --copy_skipped_hidden_states")
     if s["use_adapt_threshold"] and not s["use_shallow_deep"] and not training:

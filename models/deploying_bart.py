@@ -49,7 +49,9 @@ class BartAdapter:
 
     def embed(self, ids: torch.Tensor, span: Span) -> torch.Tensor:
         pos = self.dec.embed_positions
-        h = self.dec.embed_tokens(ids) + F.embedding(span.positions + pos.offset, pos.weight)
+        # clamped: a padding row of a batch (engine.Engine._step_free) may sit one past the last real position
+        positions = span.positions.clamp(max=pos.weight.shape[0] - 1 - pos.offset)
+        h = self.dec.embed_tokens(ids) + F.embedding(positions + pos.offset, pos.weight)
         return self.dec.layernorm_embedding(h)
 
     def layer(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> torch.Tensor:

@@ -20,12 +20,14 @@ from transformers.cache_utils import EncoderDecoderCache
 @dataclass
 class Span:
     rows: torch.Tensor | None  # rows of the session this call computes (None: all, in order)
+    rows_cpu: torch.Tensor | None
     starts: torch.Tensor  # (b,) first position of each row's tokens (CPU)
     n: torch.Tensor  # (b,) real tokens per row (CPU); the rest up to nmax are padding
     nmax: int
     end: int  # keys the call attends over: max(starts) + nmax
     positions: torch.Tensor  # (b, nmax) true positions, on the model's device
     mask: torch.Tensor | None  # (b, 1, nmax, end) additive; None when every key is visible to every query
+    same_start: int | None  # the common first position when every row has the same, else None
     extra: object = None  # what the architecture adds (T5: relative bias; LLaMA: RoPE cos/sin)
 
     @property
@@ -34,13 +36,13 @@ class Span:
 
 
 def make_span(rows, starts, n, causal: bool, dtype, device) -> Span:
-    starts = torch.as_tensor(starts, dtype=torch.long).reshape(-1)
+    starts = torch.as_tensor(starts, dtype=torch.long).reshape(-1).clone()  # callers pass views of cache lengths
     n = torch.as_tensor(n, dtype=torch.long).reshape(-1).expand(len(starts)).clone()
     nmax = int(n.max())
     end = int(starts.max()) + nmax
     positions = (starts[:, None] + torch.arange(nmax)).to(device)
-    uniform = bool((starts == starts[0]).all() and (n == nmax).all())
-    if uniform and nmax == 1:
+    same_start = int(starts[0]) if bool((starts == starts[0]).all()) else None
+    if same_start is not None and nmax == 1:
         mask = None  # one query per row over a prefix every row has in full (for nmax > 1 HF's sdpa would
         # assume a causal span starting at key 0 and crop the keys, so longer spans always get a mask)
     else:
@@ -51,9 +53,9 @@ def make_span(rows, starts, n, causal: bool, dtype, device) -> Span:
             visible = (keys[None, :] < (starts + n).to(device)[:, None])[:, None, :].expand(-1, nmax, -1)
         mask = torch.zeros(visible.shape, dtype=dtype, device=device).masked_fill(~visible, torch.finfo(dtype).min)
         mask = mask[:, None]
-    if rows is not None:
-        rows = torch.as_tensor(rows, dtype=torch.long, device=device)
-    return Span(rows, starts, n, nmax, end, positions, mask)
+    rows_cpu = None if rows is None else torch.as_tensor(rows, dtype=torch.long).cpu()
+    rows = None if rows is None else rows_cpu.to(device)
+    return Span(rows, rows_cpu, starts, n, nmax, end, positions, mask, same_start)
 
 
 class RaggedCache:
@@ -69,16 +71,18 @@ class RaggedCache:
         if self.keys[layer] is None or self.keys[layer].shape[2] < s.end:
             self._grow(layer, k, s.end)
         K, V = self.keys[layer], self.values[layer]
-        rows = s.rows if s.rows is not None else torch.arange(K.shape[0], device=K.device)
-        start = int(s.starts[0])
-        if s.rows is None and bool((s.starts == start).all()):
-            K[:, :, start:start + s.nmax], V[:, :, start:start + s.nmax] = k, v
-        else:
-            r, t = rows[:, None].expand(-1, s.nmax), s.positions
-            K[r, :, t], V[r, :, t] = k.transpose(1, 2), v.transpose(1, 2)
-        self.lens[layer, rows.cpu()] = s.starts + s.n
         if s.rows is None:
+            if s.same_start is not None:
+                a, b = s.same_start, s.same_start + s.nmax
+                K[:, :, a:b], V[:, :, a:b] = k, v
+            else:
+                r = torch.arange(K.shape[0], device=K.device)[:, None].expand(-1, s.nmax)
+                K[r, :, s.positions], V[r, :, s.positions] = k.transpose(1, 2), v.transpose(1, 2)
+            self.lens[layer] = s.starts + s.n
             return K[:, :, :s.end], V[:, :, :s.end]
+        r = s.rows[:, None].expand(-1, s.nmax)
+        K[r, :, s.positions], V[r, :, s.positions] = k.transpose(1, 2), v.transpose(1, 2)
+        self.lens[layer, s.rows_cpu] = s.starts + s.n
         return K[s.rows, :, :s.end], V[s.rows, :, :s.end]
 
     def _grow(self, layer, like, need):
@@ -162,6 +166,7 @@ class Session:
     cross: CrossKV | None = None
     prompts: list | None = None  # decoder-only: each row's prompt tokens
     first_logits: torch.Tensor | None = None  # decoder-only: (rows, vocab) logits after the prompt
+    order: list | None = None  # which rows of the caller's batch the session holds, in order (set by the engine)
 
     def cache_len(self, layer: int, row: int = 0) -> int:
         return int(self.kv.lens[layer, row])

@@ -48,9 +48,8 @@ class T5Adapter:
         if self._bias is None or self._bias.shape[-1] < s.end:
             size = max(s.end, 2 * (self._bias.shape[-1] if self._bias is not None else 32))
             self._bias = self.rel_attn.compute_bias(size, size, device=w.device)
-        start = int(s.starts[0])
-        if bool((s.starts == start).all()):
-            s.extra = self._bias[:, :, start:start + s.nmax, :s.end]
+        if s.same_start is not None:
+            s.extra = self._bias[:, :, s.same_start:s.same_start + s.nmax, :s.end]
         else:
             s.extra = self._bias[0][:, s.positions, :s.end].transpose(0, 1)
         return s

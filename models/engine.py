@@ -20,6 +20,7 @@ Decoding is greedy; every row of a batch takes its own exit decisions (see Engin
 Statistics are returned as data; timing lives outside.
 """
 
+import math
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -46,6 +47,7 @@ class Policy:
     rollback: float | None = None
     verify: bool = False
     adapt: bool = False
+    wait: float = 0.0  # FREE in a batch: share of unfinished rows that must wait before a deep pass runs
 
 
 def _setting(cfg, key):
@@ -93,6 +95,9 @@ def policy_from_config(cfg, num_layers: int, has_meta_head: bool) -> Policy:
         p.rollback = g("rollback_conf_threshold")
         p.verify = g("exact_verification")
         p.adapt = g("use_adapt_threshold")
+        p.wait = g("deep_pass_wait")
+        if not 0.0 <= p.wait <= 1.0:
+            raise ValueError(f"deep_pass_wait {p.wait} is outside [0, 1]")
         if not g("parallel_gen_token") and not p.copy_skipped:
             raise ValueError("parallel_gen_token False needs copy_skipped_hidden_states True (deep K/V must come "
                              "from somewhere)")
@@ -198,6 +203,8 @@ class _Row:
     scores: list = field(default_factory=list)  # logits each emitted token was taken from
     records: list = field(default_factory=list)  # TokenRecord per emitted token
     confident_steps: int = 0  # FREE steps above the threshold so far (the exploration schedule counts these)
+    waiting: bool = False  # FREE: needs a deep pass before its next step
+    current: tuple | None = None  # FREE: the waiting row's not-yet-emitted token (None: only its stack to verify)
 
     @property
     def new(self) -> int:
@@ -254,23 +261,25 @@ class Engine:
         return tok, pos
 
     def _layers(self, sess, h, span, layers, st):
-        """Run full blocks over a span: one sequential pass per row, n tokens of block compute per row and layer."""
+        """Run full blocks over a span: one sequential pass per row with tokens, n tokens of block compute each."""
         for i in layers:
             h = self.ad.layer(sess, i, h, span)
-        st.sequential_layers += len(layers) * span.size
+        st.sequential_layers += len(layers) * int((span.n > 0).sum())  # padding rows do not count
         st.block_tokens += len(layers) * int(span.n.sum())
         return h
 
     def _step_full(self, sess, batch, st, depth):
+        st.steps += len(batch)
         tok, pos = self._inputs(batch)
         span = self.ad.span(None, pos)
         h = self._layers(sess, self.ad.embed(tok, span), span, range(depth), st)
         logits = self.ad.logits(h)[:, -1]
-        for j, r in enumerate(batch):
-            self._emit(r, logits[j], TokenRecord(depth))
+        for j, (r, y) in enumerate(zip(batch, logits.argmax(-1).tolist())):
+            self._emit(r, logits[j], TokenRecord(depth), y)
 
     def _step_calm(self, sess, batch, st):
         p, L = self.p, self.L
+        st.steps += len(batch)
         tok, pos = self._inputs(batch)
         span = self.ad.span(None, pos)
         h = self.ad.embed(tok, span)
@@ -305,49 +314,61 @@ class Engine:
         st.sequential_layers += L * len(live)
         st.block_tokens += L * len(live)
         logits = self.ad.logits(h)[:, -1]
-        for q, b in enumerate(live.tolist()):
-            self._emit(batch[b], logits[q], TokenRecord(L))
+        for q, (b, y) in enumerate(zip(live.tolist(), logits.argmax(-1).tolist())):
+            self._emit(batch[b], logits[q], TokenRecord(L), y)
 
     def _step_free(self, sess, batch, st):
+        """Shallow layers for the rows not waiting; then, if enough rows wait, one deep pass for all of them.
+
+        A row that needs the deep layers (low confidence, or an exact mode's last check) waits, unchanged, while
+        the others go on; the deep pass runs once `wait` of the unfinished rows wait. A row's tokens depend only
+        on its own sequence, so waiting changes when work happens, not what it gives: fewer, fuller deep passes.
+        Both passes take every row, the others as padding (no tokens, nothing kept): a layer call costs about
+        the same over the whole batch as over part of it, and needs no gathered copy of the caches.
+        """
         p, S = self.p, self.p.shallow_layer
-        tok, pos = self._inputs(batch)
-        span = self.ad.span(None, pos)
-        h = self._layers(sess, self.ad.embed(tok, span), span, range(S), st)
-        logits = self.ad.logits(h)
-        c = self._confidence(h, logits)
-        thr = self.thr.value
-        deep = []  # (row in batch, its current token's item, or None for a verification-only pass)
-        for j, r in enumerate(batch):
-            item = (h[j:j + 1], float(c[j]), logits[j, -1])
-            if item[1] > thr:
-                r.confident_steps += 1
-                if not self.thr.explore(r.confident_steps - 1):
-                    r.stack.append(item)
-                    y = self._emit(r, logits[j, -1], TokenRecord(S, item[1]))
-                    st.exits += 1
-                    if p.verify and (r.new >= self._max_new or y == self._eos):
-                        deep.append((j, None))  # an exact mode may not end on unverified tokens
+        ready = [not r.waiting for r in batch]
+        if any(ready):
+            st.steps += sum(ready)
+            tok = torch.tensor([[r.tokens[-1]] for r in batch], device=self.device)
+            span = self.ad.span(None, sess.kv.lens[0], torch.tensor(ready, dtype=torch.long))
+            h = self._layers(sess, self.ad.embed(tok, span), span, range(S), st)
+            logits = self.ad.logits(h)[:, -1]
+            c = self._confidence(h, logits[:, None]).tolist()
+            ys = logits.argmax(-1).tolist()
+            thr = self.thr.value
+            for j, r in enumerate(batch):
+                if not ready[j]:
                     continue
-            deep.append((j, item))
-        if deep:
-            self._deep_pass(sess, batch, deep, st)
+                item = (h[j:j + 1], c[j], logits[j])
+                if c[j] > thr:
+                    r.confident_steps += 1
+                    if not self.thr.explore(r.confident_steps - 1):
+                        r.stack.append(item)
+                        y = self._emit(r, logits[j], TokenRecord(S, c[j]), ys[j])
+                        st.exits += 1
+                        # an exact mode may not end on unverified tokens
+                        r.waiting = p.verify and (r.new >= self._max_new or y == self._eos)
+                        continue
+                r.waiting, r.current = True, item
+        waiting = [j for j, r in enumerate(batch) if r.waiting]
+        if len(waiting) >= max(1, math.ceil(p.wait * len(batch))):
+            self._deep_pass(sess, batch, waiting, st)
 
     def _deep_pass(self, sess, batch, deep, st):
-        """Each listed row's stacked tokens (+ its current one) through the deep layers, all rows in one pass."""
+        """The listed rows' stacked tokens (+ each one's current token) through the deep layers in one pass."""
         p, S, L = self.p, self.p.shallow_layer, self.L
-        rows = [batch[j] for j, _ in deep]
-        idx = torch.tensor([j for j, _ in deep])
-        sub = None if len(deep) == len(batch) else idx
-        items, ks = [], []
-        for (_, cur), r in zip(deep, rows):
-            items.append(r.stack + ([cur] if cur is not None else []))
-            ks.append(len(r.stack))  # stacked (already emitted) tokens
-            r.stack = []
-        starts = sess.kv.lens[S, idx].clone()  # deep caches hold every token before the stacked ones
+        items, ks, currents = [[] for _ in batch], [0] * len(batch), [None] * len(batch)
+        for j in deep:
+            r = batch[j]
+            currents[j] = r.current
+            items[j] = r.stack + ([r.current] if r.current is not None else [])
+            ks[j] = len(r.stack)  # stacked (already emitted) tokens
+            r.stack, r.current, r.waiting = [], None, False
+        starts = sess.kv.lens[S].clone()  # deep caches hold every token before the stacked ones
         if p.copy_skipped and any(ks):
-            c = [q for q, k in enumerate(ks) if k > 0]
-            span = self.ad.span(idx[c], starts[c], [ks[q] for q in c])
-            X = _padded([items[q][:ks[q]] for q in c])
+            span = self.ad.span(None, starts, ks)
+            X = _padded([it[:k] for it, k in zip(items, ks)])
             for j in range(S, L):
                 self.ad.fill_kv(sess, j, X, span)
             st.kv_fill_tokens += (L - S) * sum(ks)
@@ -355,22 +376,23 @@ class Engine:
             items = [it[k:] for it, k in zip(items, ks)]
             ks = [0] * len(ks)
         n = torch.tensor([len(it) for it in items])
-        span = self.ad.span(sub, starts, n, causal=p.causal)
+        span = self.ad.span(None, starts, n, causal=p.causal)
         X = self._layers(sess, _padded(items), span, range(S, L), st)
-        for r, k in zip(rows, ks):
-            if k > 0:
+        for j in deep:
+            if ks[j] > 0:
                 st.parallel_passes += 1
-                st.parallel_tokens += k
-                for rec in r.records[-k:]:  # the stacked tokens' records are the newest
+                st.parallel_tokens += ks[j]
+                for rec in batch[j].records[-ks[j]:]:  # the stacked tokens' records are the newest
                     rec.parallel = True
+        rows = torch.tensor(deep, device=X.device)
         every_position = any(ks) and (p.verify or p.rollback is not None or p.adapt)
         if every_position:
-            deep_logits = self.ad.logits(X)
+            deep_logits = self.ad.logits(X[rows])
         else:  # only each row's last real position
-            deep_logits = self.ad.logits(X[torch.arange(len(rows), device=X.device), (n - 1).to(X.device)][:, None])
-        for q, ((j, cur), r, k) in enumerate(zip(deep, rows, ks)):
-            dl = deep_logits[q, :int(n[q])] if every_position else deep_logits[q]  # (positions, vocab)
-            self._after_deep(sess, j, r, items[q], k, cur, dl, st)
+            deep_logits = self.ad.logits(X[rows, (n[deep] - 1).to(X.device)][:, None])
+        for q, j in enumerate(deep):
+            dl = deep_logits[q, :int(n[j])] if every_position else deep_logits[q]  # (positions, vocab)
+            self._after_deep(sess, j, batch[j], items[j], ks[j], currents[j], dl, st)
 
     def _after_deep(self, sess, j, r, items, k, cur, dl, st):
         """Adaptive samples, verification / rollback, and the current token of one row after its deep pass."""
@@ -402,20 +424,20 @@ class Engine:
 
     # ---- the token loop -------------------------------------------------------------------------------
     @staticmethod
-    def _emit(r, logits, record) -> int:
-        y = int(logits.argmax())
+    def _emit(r, logits, record, y: int | None = None) -> int:
+        y = int(logits.argmax()) if y is None else y
         r.tokens.append(y)
         r.scores.append(logits)
         r.records.append(record)
         return y
 
     def _finished(self, r) -> bool:
-        return r.new >= self._max_new or (r.new > 0 and r.tokens[-1] == self._eos)
+        return not r.waiting and (r.new >= self._max_new or (r.new > 0 and r.tokens[-1] == self._eos))
 
     @torch.no_grad()
     def run(self, input_ids, attention_mask, start_token: int, max_new_tokens: int, eos: int | None,
             st: DecodeStats):
-        """Decode a (padded) batch; returns its rows and the session of the rows still in it at the end.
+        """Decode a (padded) batch; returns its rows and the session (holding the rows in `sess.order`).
 
         The adapter's session says what is already decoded: an encoder-decoder starts every row from
         [start_token] with empty decoder caches; a decoder-only model has run each prompt through every
@@ -445,13 +467,13 @@ class Engine:
                 sess.select(keep)
                 active = [active[j] for j in keep]
             batch = [rows[b] for b in active]
-            st.steps += len(batch)
             if self.p.method in ("full", "static"):
                 self._step_full(sess, batch, st, depth)
             elif self.p.method == "calm":
                 self._step_calm(sess, batch, st)
             else:
                 self._step_free(sess, batch, st)
+        sess.order = active
         st.sequences += B
         st.tokens += sum(r.new for r in rows)
         for r in rows:
@@ -467,9 +489,13 @@ class Engine:
 
 
 def _padded(items) -> torch.Tensor:
-    """(rows, longest, d) of each row's item states, right-padded with zeros."""
-    return torch.nn.utils.rnn.pad_sequence([torch.cat([it[0] for it in its], dim=1)[0] for its in items],
-                                           batch_first=True)
+    """(rows, longest, d) of each row's item states, right-padded with zeros (a row may have none)."""
+    ref = next(it[0][0] for it in items if it)
+    X = ref.new_zeros(len(items), max(map(len, items)), ref.shape[-1])
+    for b, it in enumerate(items):
+        if it:
+            X[b, :len(it)] = torch.cat([x[0] for x in it], dim=1)[0]
+    return X
 
 
 def _first(*values):

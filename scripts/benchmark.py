@@ -7,7 +7,8 @@
 
 What is measured, per method:
 - time: the sum over samples of whole generate() calls (tokenization and scoring outside), the
-  median over --repeats passes after one warm-up pass; tokens/s over the same calls;
+  median over --repeats passes (round robin over the methods, after a warm-up of every method);
+  tokens/s over the same calls;
 - speedup: HF generate()'s time / the method's time, both measured in this run on the same weights;
 - layers/token: sequential depth (layers on each token's critical path); layer-FLOPs/token: every
   (layer, token) block computation, FREE's parallel fill included; ideal = L / layers-per-token, the
@@ -45,7 +46,8 @@ def method_table(a, L) -> dict:
     """name -> (family, exit settings). HF generate and our full path run with no exit method."""
     S = a.shallow_exit_layer
     free = lambda t: dict(use_shallow_deep=True, shallow_exit_layer=S, shallow2deep_conf_type="softmax",  # noqa: E731
-                          shallow2deep_conf_threshold=t)
+                          shallow2deep_conf_threshold=t, **({} if a.deep_pass_wait is None
+                                                            else {"deep_pass_wait": a.deep_pass_wait}))
     table = {"hf_generate": ("hf", {}), "full": ("full", {})}
     if a.assistant_early_exit:
         table["hf_assistant_early_exit"] = ("hf_assistant", {})
@@ -107,7 +109,7 @@ def decode_new(tok, outs, batches, decoder_only):
     return texts
 
 
-def run(a) -> dict:
+def run(a, batch_size: int) -> dict:
     torch.manual_seed(0)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -124,30 +126,35 @@ def run(a) -> dict:
         tok.padding_side = "left"
         ns = SimpleNamespace(max_source_length=a.max_source_length, decoder_only_separator=a.separator)
         ids = causal_lm_features(tok, sources, refs, ns, a.max_new_tokens, with_target=False)["input_ids"]
-        batches = [tok.pad({"input_ids": ids[i:i + a.batch_size]}, return_tensors="pt")
-                   for i in range(0, len(ids), a.batch_size)]
+        batches = [tok.pad({"input_ids": ids[i:i + batch_size]}, return_tensors="pt")
+                   for i in range(0, len(ids), batch_size)]
     else:
-        batches = [tok(sources[i:i + a.batch_size], max_length=a.max_source_length, truncation=True, padding=True,
-                       return_tensors="pt") for i in range(0, len(sources), a.batch_size)]
+        batches = [tok(sources[i:i + batch_size], max_length=a.max_source_length, truncation=True, padding=True,
+                       return_tensors="pt") for i in range(0, len(sources), batch_size)]
     results, texts_of, bmm = {}, {}, None
     table = method_table(a, L)
-    for n, (name, (family, settings)) in enumerate(table.items(), 1):
+    for family, settings in table.values():
         configure(model, settings)
         timed_generate(model, batches[: a.warmup], family, a)
-        times = []
-        for _ in range(a.repeats):
-            model.reset_exit_state()  # each pass is one evaluation; the adaptive threshold restarts at lambda_0
+    # Round robin: every pass times each method once, so slow phases of a noisy machine hit all methods alike.
+    times, last = {name: [] for name in table}, {}
+    for _ in range(a.repeats):
+        for name, (family, settings) in table.items():
+            configure(model, settings)  # also resets the adaptive threshold: each pass is one evaluation
             outs, t = timed_generate(model, batches, family, a)
-            times.append(t)
-        stats = model.pop_exit_stats()
-        if family == "free_adaptive":
-            bmm = model._threshold_state.bmm
+            times[name].append(t)
+            last[name] = (outs, model.pop_exit_stats(),
+                          model._threshold_state.bmm if family == "free_adaptive" else None)
+    for n, (name, (family, settings)) in enumerate(table.items(), 1):
+        outs, stats, fitted = last[name]
+        bmm = fitted or bmm
         texts = decode_new(tok, outs, batches, decoder_only)
         texts_of[name] = texts
         n_tokens = sum(len(tok(t, add_special_tokens=False)["input_ids"]) + 1 for t in texts)
-        med = statistics.median(times)
-        r = {"family": family, "settings": settings, "time_s": round(med, 4), "times_s": [round(t, 4) for t in times],
-             "tokens": n_tokens, "tokens_per_s": round(n_tokens / med, 2), "quality": score(a, texts, refs)}
+        med = statistics.median(times[name])
+        r = {"family": family, "settings": settings, "time_s": round(med, 4),
+             "times_s": [round(t, 4) for t in times[name]], "tokens": n_tokens, "tokens_per_s": round(n_tokens / med, 2),
+             "quality": score(a, texts, refs)}
         if family in ("hf", "hf_assistant"):
             r.update(avg_layers_per_token=float(L), layer_flops_per_token=float(L))
         else:
@@ -166,7 +173,7 @@ def run(a) -> dict:
             r["speedup_vs_hf"] = round(base / r["time_s"], 3)
             r["ideal_speedup"] = round(L / r["avg_layers_per_token"], 3)
             r["efficiency"] = round(r["speedup_vs_hf"] / r["ideal_speedup"], 3)
-    res = {"model": a.model_name_or_path, "task": a.task, "samples": len(refs), "batch_size": a.batch_size,
+    res = {"model": a.model_name_or_path, "task": a.task, "samples": len(refs), "batch_size": batch_size,
            "repeats": a.repeats, "threads": torch.get_num_threads(), "num_layers": L,
            "device": "cuda" if torch.cuda.is_available() else "cpu", "methods": results,
            "auc": auc_by_family(results)}
@@ -296,7 +303,8 @@ def main(argv=None):
     p.add_argument("--separator", default="\nSummary: ", help="decoder-only: text between source and target")
     p.add_argument("--max_new_tokens", type=int, default=64)
     p.add_argument("--max_samples", type=int, default=50)
-    p.add_argument("--batch_size", type=int, default=1)
+    p.add_argument("--batch_size", type=int, nargs="+", default=[1],
+                   help="several values: every method at every batch size, plus batch_sweep.json/.md")
     p.add_argument("--shallow_exit_layer", type=int, required=True)
     p.add_argument("--static_layers", type=int, nargs="*", default=None)
     p.add_argument("--free_thresholds", type=float, nargs="*", default=[0.8])
@@ -304,6 +312,7 @@ def main(argv=None):
     p.add_argument("--calm_thresholds", type=float, nargs="*", default=[0.8])
     p.add_argument("--calm_min_layer", type=int, default=None)
     p.add_argument("--adapt_init", type=float, default=0.8)
+    p.add_argument("--deep_pass_wait", type=float, default=None, help="FREE in a batch (default: the config's)")
     p.add_argument("--assistant_early_exit", action="store_true", help="also HF generate(assistant_early_exit=S)")
     p.add_argument("--methods", nargs="*", default=None, help="names or families to run (default: all)")
     p.add_argument("--repeats", type=int, default=3)
@@ -311,19 +320,57 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--output_dir", default=None)
     a = p.parse_args(argv)
-    res = run(a)
-    table = markdown(res)
-    print(table)
-    if a.output_dir:
-        os.makedirs(a.output_dir, exist_ok=True)
-        with open(os.path.join(a.output_dir, "results.json"), "w") as f:
-            json.dump(res, f, indent=1)
-        with open(os.path.join(a.output_dir, "results.md"), "w") as f:
-            f.write(f"Command: python scripts/benchmark.py {' '.join(argv if argv is not None else sys.argv[1:])}\n\n")
-            f.write(table + "\n")
-        for f in plot(res, a.output_dir):
-            print("wrote", f)
-    return res
+    command = f"python scripts/benchmark.py {' '.join(argv if argv is not None else sys.argv[1:])}"
+    runs = {}
+    for bs in a.batch_size:
+        res = runs[bs] = run(a, bs)
+        table = markdown(res)
+        print(f"batch size {bs}\n{table}")
+        if a.output_dir:
+            out = a.output_dir if len(a.batch_size) == 1 else os.path.join(a.output_dir, f"batch_{bs}")
+            os.makedirs(out, exist_ok=True)
+            with open(os.path.join(out, "results.json"), "w") as f:
+                json.dump(res, f, indent=1)
+            with open(os.path.join(out, "results.md"), "w") as f:
+                f.write(f"Command: {command}\n\nBatch size {bs}.\n\n{table}\n")
+            for f in plot(res, out):
+                print("wrote", f)
+    if len(runs) > 1:
+        sweep = batch_sweep(runs)
+        table = sweep_markdown(sweep)
+        print(table)
+        if a.output_dir:
+            with open(os.path.join(a.output_dir, "batch_sweep.json"), "w") as f:
+                json.dump(sweep, f, indent=1)
+            with open(os.path.join(a.output_dir, "batch_sweep.md"), "w") as f:
+                f.write(f"Command: {command}\n\n{table}\n")
+    return runs[a.batch_size[0]] if len(runs) == 1 else runs
+
+
+def batch_sweep(runs: dict) -> dict:
+    """Per method and batch size: tokens/s, speedup over our full path and HF at the same batch size, quality."""
+    out = {}
+    for bs, res in runs.items():
+        full = res["methods"].get("full")
+        for name, r in res["methods"].items():
+            row = {"tokens_per_s": r["tokens_per_s"], "time_s": r["time_s"], "quality": r["quality"],
+                   "quality_vs_full": r.get("quality_vs_full"), "speedup_vs_hf": r.get("speedup_vs_hf"),
+                   "avg_layers_per_token": r["avg_layers_per_token"]}
+            if full:
+                row["speedup_vs_full"] = round(full["time_s"] / r["time_s"], 3)
+            out.setdefault(name, {})[str(bs)] = row
+    return out
+
+
+def sweep_markdown(sweep: dict) -> str:
+    sizes = list(next(iter(sweep.values())).keys())
+    lines = ["| method | " + " | ".join(f"tokens/s @{b} (vs full, quality vs full)" for b in sizes) + " |",
+             "|" + "---|" * (len(sizes) + 1)]
+    for name, by in sweep.items():
+        cells = [f"{by[b]['tokens_per_s']:.0f} ({by[b].get('speedup_vs_full', '-')}x, {by[b]['quality_vs_full']})"
+                 for b in sizes]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

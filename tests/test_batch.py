@@ -40,6 +40,9 @@ METHODS = {
     "free_rollback": dict(FREE, shallow2deep_conf_threshold=0.3, rollback_conf_threshold=0.5),
     "free_copy": dict(FREE, shallow2deep_conf_threshold=0.5, copy_skipped_hidden_states=True),
     "free_bidirectional": dict(FREE, shallow2deep_conf_threshold=0.5, parallel_causal_mask=False),
+    "free_no_wait": dict(FREE, shallow2deep_conf_threshold=0.5, deep_pass_wait=0.0),
+    "free_wait_all": dict(FREE, shallow2deep_conf_threshold=0.5, deep_pass_wait=1.0),
+    "free_verify_wait_all": dict(FREE, shallow2deep_conf_threshold=0.3, exact_verification=True, deep_pass_wait=1.0),
     "free_adaptive": dict(FREE, shallow2deep_conf_threshold=0.3, use_adapt_threshold=True, adapt_explore_every=3),
 }
 
@@ -126,16 +129,20 @@ def test_rows_exit_differently_in_the_same_step_and_finish_at_different_times(ar
 
 
 @arch_params
-def test_free_deep_kv_of_every_row_equals_its_teacher_forced_pass(arch):
+@pytest.mark.parametrize("wait", [0.0, 0.5])
+def test_free_deep_kv_of_every_row_equals_its_teacher_forced_pass(arch, wait):
     m = arch.make()
-    set_method(m, **FREE, shallow2deep_conf_threshold=0.5)
+    set_method(m, **FREE, shallow2deep_conf_threshold=0.5, deep_pass_wait=wait)
     xs = arch.inputs(6, seed=5)
-    rows, sess, st = decode(m, arch, *pad_batch(arch, m, xs), eos=None)  # no row finishes early: all stay
+    rows, sess, st = decode(m, arch, *pad_batch(arch, m, xs), eos=None)
     assert st.parallel_passes > 0 and 0 < st.exits < st.steps
-    for b, (x, r) in enumerate(zip(xs, rows)):
+    # the session still holds the rows that finished last: every row when no row waits (all finish together)
+    assert len(sess.order) == len(xs) if wait == 0 else len(sess.order) >= 1
+    for s, b in enumerate(sess.order):
+        x, r = xs[b], rows[b]
         ref = arch.teacher_forced_cache(m, x, r.tokens[:-1])
         for j in range(L):
-            keys, values = sess.kv.row(j, b)
+            keys, values = sess.kv.row(j, s)
             n = keys.shape[1]
             assert n == len(r.tokens) - 1 - (len(r.stack) if j >= 2 else 0)
             if n == 0:  # this row never went deep

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from transformers import T5ForConditionalGeneration
 import run_summarization
 from additional_args import AdditionalArguments, ModelArguments
 from models import load_model_and_tokenizer
+from util import runner
 from util.data_gen import gen_dialogsum, write_jsonl
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,11 +80,18 @@ def test_deploy_scenario_eval_reports_decoding_counts(ckpt, data, tmp_path):
                                 "--shallow_exit_layer", "2", "--shallow2deep_conf_type", "softmax",
                                 "--shallow2deep_conf_threshold", "0.0", train=False))
     ev = json.loads((out / "eval_results.json").read_text())
-    assert ev["eval_generate_calls"] == 6  # batch 1 in the deploy scenario
+    assert ev["eval_generate_calls"] == 2  # 6 samples, --per_device_eval_batch_size 4 kept in the deploy scenario
     assert ev["eval_exit_ratio"] == 1.0 and ev["eval_avg_layers_per_token"] == 2.0
     assert ev["eval_generate_time"] > 0 and ev["eval_tokens_per_second"] > 0
     record = json.loads((out / "eval_decoding_record.json").read_text())
     assert len(record["tokens"]) == ev["eval_generated_tokens"]
+
+
+@pytest.mark.parametrize("deploy,given,expected", [(True, None, 1), (False, None, 8), (True, 4, 4)])
+def test_eval_batch_size_left_open_is_1_in_the_deploy_scenario(deploy, given, expected):
+    args = SimpleNamespace(per_device_eval_batch_size=given)
+    runner.apply_deploy_scenario({"deploy_scenario": deploy}, args)
+    assert args.per_device_eval_batch_size == expected
 
 
 def test_json_args_alias_and_resume(ckpt, data, tmp_path):
@@ -260,6 +269,6 @@ def test_other_architectures_train_and_decode_with_free(tmp_path_factory, data, 
     res = run_summarization.main(argv(str(out), data, tmp_path / "eval", "--do_eval", "--use_shallow_deep", "True",
                                       "--shallow2deep_conf_type", "softmax", "--shallow2deep_conf_threshold", "0.0",
                                       "--deploy_scenario", "True", train=False))
-    assert res["eval_generate_calls"] == 6 and res["eval_exit_ratio"] > 0
+    assert res["eval_generate_calls"] == 2 and res["eval_exit_ratio"] > 0  # batches of 4
     preds = (out / "generated_predictions.txt").read_text().split("\n")
     assert len(preds) == 6
