@@ -40,7 +40,7 @@ EXIT_DEFAULTS = {
     "rollback_conf_threshold": None,
     "use_adapt_threshold": False,
     "exact_verification": False,
-    "deep_pass_wait": 0.5,
+    "deep_pass_wait": 1.0,
     "exit_decay_variant": "calm",
     "adapt_grid_min": 0.3,
     "adapt_grid_max": 0.9,
@@ -91,9 +91,11 @@ class AdditionalArguments:
     copy_skipped_hidden_states: bool | None = _opt("FREE variant: copy the shallow state into deep K/V.")
     parallel_causal_mask: bool | None = _opt("Causal mask inside the parallel pass.")
     rollback_conf_threshold: float | None = _opt("FREE rollback: CE threshold on stacked shallow tokens.")
-    deep_pass_wait: float | None = _opt("FREE in a batch: rows that need the deep layers wait until this share of the "
-                                        "unfinished rows does (0: each step), then go through them in one pass; "
-                                        "every row's output is the same, only the schedule changes (throughput).")
+    deep_pass_wait: float | None = _opt(
+        "FREE in a batch: a row whose token the deep layers must decide goes on with the shallow prediction on "
+        "trial until this share of the unfinished rows have such tokens; one deep pass then settles them all and "
+        "cuts a row back where the deep layers disagree. Outputs do not change, only the schedule (throughput); "
+        "0: a deep pass at every such token, as published (and always at batch size 1).")
     use_adapt_threshold: bool | None = _opt("FREE adaptive threshold (Beta mixture).")
     exact_verification: bool | None = _opt(
         "FREE: check every stacked shallow token against the deep pass and cut back at the first disagreement "

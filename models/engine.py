@@ -16,7 +16,8 @@ decides which layers run. Methods:
           full model's. rollback_conf_threshold is the published, looser criterion (cross-entropy of the
           emitted token under the deep logits above a threshold).
 
-Decoding is greedy; every row of a batch takes its own exit decisions (see Engine).
+Decoding is greedy; every row of a batch takes its own exit decisions and gives the tokens it gives alone
+(see Engine and Engine._step_free for how FREE schedules its deep passes in a batch).
 Statistics are returned as data; timing lives outside.
 """
 
@@ -47,7 +48,7 @@ class Policy:
     rollback: float | None = None
     verify: bool = False
     adapt: bool = False
-    wait: float = 0.0  # FREE in a batch: share of unfinished rows that must wait before a deep pass runs
+    wait: float = 0.0  # FREE in a batch: share of unfinished rows with trial tokens that triggers a deep pass
 
 
 def _setting(cfg, key):
@@ -137,6 +138,7 @@ class DecodeStats:
     parallel_tokens: int = 0
     rollbacks: int = 0
     rolled_back_tokens: int = 0
+    discarded_tokens: int = 0  # FREE in a batch: tokens decoded past a deep-layer token that the deep pass changed
     thresholds: list = field(default_factory=list)
     records: list = field(default_factory=list)
 
@@ -160,6 +162,7 @@ class DecodeStats:
             "parallel_tokens": self.parallel_tokens,
             "rollbacks": self.rollbacks,
             "rolled_back_tokens": self.rolled_back_tokens,
+            "discarded_tokens": self.discarded_tokens,
             "generated_tokens": self.tokens,
             "num_layers": self.num_layers,
         }
@@ -194,17 +197,27 @@ class ThresholdState:
 
 
 @dataclass
+class _Item:
+    """A FREE token whose deep K/V are not filled yet."""
+
+    h: torch.Tensor  # (1, 1, d) layer-S state
+    conf: float
+    logits: torch.Tensor  # shallow logits
+    deep: bool  # the deep layers decide this token (low confidence, or explored); emitted on trial until then
+    counted: int  # the row's confident-step count after this step (restored when the row is cut back here)
+
+
+@dataclass
 class _Row:
     """One sequence of the batch."""
 
     tokens: list  # prompt (or [start]) + emitted tokens
     prompt_len: int
-    stack: list = field(default_factory=list)  # FREE: (layer-S state, confidence, shallow logits) per exited token
+    stack: list = field(default_factory=list)  # FREE: _Item per token not yet through the deep layers
     scores: list = field(default_factory=list)  # logits each emitted token was taken from
     records: list = field(default_factory=list)  # TokenRecord per emitted token
     confident_steps: int = 0  # FREE steps above the threshold so far (the exploration schedule counts these)
-    waiting: bool = False  # FREE: needs a deep pass before its next step
-    current: tuple | None = None  # FREE: the waiting row's not-yet-emitted token (None: only its stack to verify)
+    waiting: bool = False  # FREE: would finish, but tokens on trial (or, verifying, unchecked ones) are left
 
     @property
     def new(self) -> int:
@@ -223,9 +236,9 @@ class Engine:
 
     A step computes all unfinished rows together where they do the same work (embedding, the shallow layers,
     the layers below a CALM exit) and only the rows that need it where they differ (the layers above a row's
-    CALM exit, FREE's deep pass, whose rows bring stacks of different sizes). Rows that finish leave the batch
-    (their caches are dropped), so they stop costing compute. Statistics count per token, exactly as when
-    each row is decoded alone, so batch and single-row runs give the same counts.
+    CALM exit; FREE's deep pass, whose rows bring stacks of different sizes). Rows that finish leave the batch
+    (their caches are dropped), so they stop costing compute. Statistics count per token as when each row is
+    decoded alone; FREE's batch schedule adds what it changes: merged deep passes and discarded trial work.
     """
 
     def __init__(self, adapter, policy: Policy, threshold: ThresholdState | None = None, meta_head=None):
@@ -318,13 +331,16 @@ class Engine:
             self._emit(batch[b], logits[q], TokenRecord(L), y)
 
     def _step_free(self, sess, batch, st):
-        """Shallow layers for the rows not waiting; then, if enough rows wait, one deep pass for all of them.
+        """Shallow layers for every row not waiting; then, when enough rows need them, one deep pass.
 
-        A row that needs the deep layers (low confidence, or an exact mode's last check) waits, unchanged, while
-        the others go on; the deep pass runs once `wait` of the unfinished rows wait. A row's tokens depend only
-        on its own sequence, so waiting changes when work happens, not what it gives: fewer, fuller deep passes.
-        Both passes take every row, the others as padding (no tokens, nothing kept): a layer call costs about
-        the same over the whole batch as over part of it, and needs no gathered copy of the caches.
+        A token the deep layers must decide (confidence at or below the threshold) is emitted on trial with the
+        shallow prediction and its row goes on. The deep pass runs once `wait` of the unfinished rows have such
+        tokens (0: at once, the published schedule) and takes each of those rows' stacks up to its last trial
+        token: exactly the passes the row would have run alone, merged, with the same K/V and logits. Where the
+        deep prediction differs from a trial token, the row is cut back and takes the deep token, so every
+        row's output is the one it gets alone; only the work past a changed token is lost (`discarded_tokens`).
+        A layer call costs about the same over the whole batch as over part of it, so both passes take every
+        row, the others as padding (no tokens, nothing kept) -- no gathered copy of the caches either.
         """
         p, S = self.p, self.p.shallow_layer
         ready = [not r.waiting for r in batch]
@@ -340,87 +356,122 @@ class Engine:
             for j, r in enumerate(batch):
                 if not ready[j]:
                     continue
-                item = (h[j:j + 1], c[j], logits[j])
+                deep = True
                 if c[j] > thr:
                     r.confident_steps += 1
-                    if not self.thr.explore(r.confident_steps - 1):
-                        r.stack.append(item)
-                        y = self._emit(r, logits[j], TokenRecord(S, c[j]), ys[j])
-                        st.exits += 1
-                        # an exact mode may not end on unverified tokens
-                        r.waiting = p.verify and (r.new >= self._max_new or y == self._eos)
-                        continue
-                r.waiting, r.current = True, item
-        waiting = [j for j, r in enumerate(batch) if r.waiting]
-        if len(waiting) >= max(1, math.ceil(p.wait * len(batch))):
-            self._deep_pass(sess, batch, waiting, st)
+                    deep = self.thr.explore(r.confident_steps - 1)
+                r.stack.append(_Item(h[j:j + 1], c[j], logits[j], deep, r.confident_steps))
+                y = self._emit(r, logits[j], TokenRecord(S, c[j]), ys[j])
+                st.exits += not deep
+                if r.new >= self._max_new or y == self._eos:
+                    r.waiting = self._unsettled(r)
+        due = [j for j, r in enumerate(batch) if r.waiting or any(it.deep for it in r.stack)]
+        if due and (len(due) >= self._due_rows(len(batch)) or all(r.waiting for r in batch)):
+            self._deep_pass(sess, batch, due, st)
 
-    def _deep_pass(self, sess, batch, deep, st):
-        """The listed rows' stacked tokens (+ each one's current token) through the deep layers in one pass."""
+    def _unsettled(self, r) -> bool:
+        """Whether a row may not end yet: tokens on trial, or (an exact mode) tokens the deep layers did not check."""
+        return any(it.deep for it in r.stack) or (self.p.verify and bool(r.stack))
+
+    def _due_rows(self, batch_size: int) -> int:
+        # One trial token per pass where a pass must put its tokens at consecutive positions with a causal mask:
+        # the copy variant fills the stacked tokens apart from the trial one; the bidirectional pass would let a
+        # trial token see later ones.
+        if self.p.copy_skipped or not self.p.causal:
+            return 1
+        return max(1, math.ceil(self.p.wait * batch_size))
+
+    def _deep_pass(self, sess, batch, due, st):
+        """The due rows' stacks, each up to its last trial token (all of it for a final check), through the deep
+        layers in one pass; then each row's trial tokens are settled and its checks run."""
         p, S, L = self.p, self.p.shallow_layer, self.L
-        items, ks, currents = [[] for _ in batch], [0] * len(batch), [None] * len(batch)
-        for j in deep:
+        items = [[] for _ in batch]
+        for j in due:
             r = batch[j]
-            currents[j] = r.current
-            items[j] = r.stack + ([r.current] if r.current is not None else [])
-            ks[j] = len(r.stack)  # stacked (already emitted) tokens
-            r.stack, r.current, r.waiting = [], None, False
+            last = max((i for i, it in enumerate(r.stack) if it.deep), default=-1) + 1
+            upto = len(r.stack) if r.waiting and p.verify else last
+            items[j] = r.stack[:upto]
         starts = sess.kv.lens[S].clone()  # deep caches hold every token before the stacked ones
-        if p.copy_skipped and any(ks):
-            span = self.ad.span(None, starts, ks)
-            X = _padded([it[:k] for it, k in zip(items, ks)])
-            for j in range(S, L):
-                self.ad.fill_kv(sess, j, X, span)
-            st.kv_fill_tokens += (L - S) * sum(ks)
-            starts += torch.tensor(ks)
-            items = [it[k:] for it, k in zip(items, ks)]
-            ks = [0] * len(ks)
-        n = torch.tensor([len(it) for it in items])
+        if p.copy_skipped:  # one trial token, last: the tokens before it get K/V from their layer-S state
+            ks = [len(it) - 1 if it else 0 for it in items]
+            if any(ks):
+                span = self.ad.span(None, starts, ks)
+                X = _padded([it[:k] for it, k in zip(items, ks)])
+                for j in range(S, L):
+                    self.ad.fill_kv(sess, j, X, span)
+                st.kv_fill_tokens += (L - S) * sum(ks)
+                starts += torch.tensor(ks)
+            run = [it[k:] for it, k in zip(items, ks)]
+        else:
+            run = items
+        n = torch.tensor([len(it) for it in run])
         span = self.ad.span(None, starts, n, causal=p.causal)
-        X = self._layers(sess, _padded(items), span, range(S, L), st)
-        for j in deep:
-            if ks[j] > 0:
-                st.parallel_passes += 1
-                st.parallel_tokens += ks[j]
-                for rec in batch[j].records[-ks[j]:]:  # the stacked tokens' records are the newest
-                    rec.parallel = True
-        rows = torch.tensor(deep, device=X.device)
-        every_position = any(ks) and (p.verify or p.rollback is not None or p.adapt)
-        if every_position:
-            deep_logits = self.ad.logits(X[rows])
-        else:  # only each row's last real position
-            deep_logits = self.ad.logits(X[rows, (n[deep] - 1).to(X.device)][:, None])
-        for q, j in enumerate(deep):
-            dl = deep_logits[q, :int(n[j])] if every_position else deep_logits[q]  # (positions, vocab)
-            self._after_deep(sess, j, batch[j], items[j], ks[j], currents[j], dl, st)
+        X = self._layers(sess, _padded(run), span, range(S, L), st)
+        # deep logits where a decision or a check needs them
+        every = p.verify or p.rollback is not None or p.adapt
+        where = [(j, i) for j in due for i, it in enumerate(run[j]) if every or it.deep]
+        at = {}
+        if where:
+            rows = torch.tensor([j for j, _ in where], device=X.device)
+            cols = torch.tensor([i for _, i in where], device=X.device)
+            at = dict(zip(where, self.ad.logits(X[rows, cols][:, None])[:, 0]))
+        for j in due:
+            self._settle(sess, j, batch[j], items[j], len(items[j]) - len(run[j]), at, st)
 
-    def _after_deep(self, sess, j, r, items, k, cur, dl, st):
-        """Adaptive samples, verification / rollback, and the current token of one row after its deep pass."""
+    def _settle(self, sess, j, r, items, copied, at, st):
+        """One row after a deep pass: walk its processed tokens in order, decide trial tokens, run the checks,
+        and cut the row back at the first change. `copied`: leading tokens whose K/V were copied (no logits).
+
+        Counts follow the passes the row would have run alone: a segment is the exited tokens before a deep
+        token (or before a final check), one pass each.
+        """
         p, L = self.p, self.L
-        need_all = k > 0 and (p.verify or p.rollback is not None or p.adapt)
-        deep_pred = dl.argmax(-1)
-        if need_all and p.adapt:
-            shallow_pred = torch.stack([it[2].argmax() for it in items])
-            self.thr.bmm.add([it[1] for it in items], (shallow_pred == deep_pred).tolist())
-        elif p.adapt and cur is not None:
-            self.thr.bmm.add([cur[1]], [bool(cur[2].argmax() == deep_pred[-1])])  # upstream dropped these
-        if need_all and (p.verify or p.rollback is not None):
-            emitted = r.tokens[-k:]  # stacked token i's output, the input at the position after it
-            for i in range(k):
-                if p.verify:
-                    bad = int(deep_pred[i]) != emitted[i]
-                else:
-                    bad = F.cross_entropy(dl[i:i + 1].float(), torch.tensor([emitted[i]], device=dl.device)) > p.rollback
-                if bad:
-                    keep = len(r.tokens) - k + i  # tokens up to and including the input at the cut position
+        first = len(r.tokens) - len(r.stack)  # index in r.tokens of the first stacked token
+        r.stack, r.waiting = r.stack[len(items):], False
+        seg = 0  # the current segment's first item
+        for i, it in enumerate(items[copied:], copied):
+            t = first + i
+            dl = at.get((j, i - copied))
+            if dl is None:  # an exited token nothing checks
+                continue
+            y = int(dl.argmax())
+            if p.adapt:
+                self.thr.bmm.add([it.conf], [int(it.logits.argmax()) == y])
+            if it.deep or p.verify:
+                changed = y != r.tokens[t]
+            elif p.rollback is not None:
+                ce = F.cross_entropy(dl[None].float(), torch.tensor([r.tokens[t]], device=dl.device))
+                changed = bool(ce > p.rollback)
+            else:
+                changed = False
+            if changed:
+                end = next((x for x in range(i, len(items)) if items[x].deep), len(items) - 1)  # segment's last
+                exited = end - seg + (not items[end].deep)
+                self._segment(r, first + seg, exited, st)
+                if not it.deep:  # the published rollback / exact verification of an exited token
                     st.rollbacks += 1
-                    st.rolled_back_tokens += k - i
-                    r.cut(keep)
-                    sess.kv.crop(j, keep)
-                    self._emit(r, dl[i], TokenRecord(L))
-                    return
-        if cur is not None:
-            self._emit(r, dl[-1], TokenRecord(L, cur[1]))
+                    st.rolled_back_tokens += end - i + (not items[end].deep)
+                st.discarded_tokens += len(r.tokens) - 1 - (first + end)  # decoded only on trial
+                r.cut(t)
+                r.stack, r.confident_steps = [], it.counted
+                sess.kv.crop(j, t)
+                self._emit(r, dl, TokenRecord(L, it.conf if it.deep else None), y)
+                return
+            if it.deep:
+                self._segment(r, first + seg, i - seg, st)
+                seg = i + 1
+                r.scores[t - r.prompt_len] = dl
+                r.records[t - r.prompt_len] = TokenRecord(L, it.conf)
+        if seg < len(items):  # a final check: the exited tokens after the last deep one
+            self._segment(r, first + seg, len(items) - seg, st)
+
+    def _segment(self, r, start, k, st):
+        """k exited tokens from r.tokens[start] went through the deep layers in parallel (copied: only K/V)."""
+        if k > 0 and not self.p.copy_skipped:
+            st.parallel_passes += 1
+            st.parallel_tokens += k
+            for rec in r.records[start - r.prompt_len:start - r.prompt_len + k]:
+                rec.parallel = True
 
     # ---- the token loop -------------------------------------------------------------------------------
     @staticmethod
@@ -489,12 +540,12 @@ class Engine:
 
 
 def _padded(items) -> torch.Tensor:
-    """(rows, longest, d) of each row's item states, right-padded with zeros (a row may have none)."""
-    ref = next(it[0][0] for it in items if it)
+    """(rows, longest, d): each row's stacked layer-S states, right-padded with zeros (a row may have none)."""
+    ref = next(it[0].h for it in items if it)
     X = ref.new_zeros(len(items), max(map(len, items)), ref.shape[-1])
     for b, it in enumerate(items):
         if it:
-            X[b, :len(it)] = torch.cat([x[0] for x in it], dim=1)[0]
+            X[b, :len(it)] = torch.cat([x.h for x in it], dim=1)[0]
     return X
 
 

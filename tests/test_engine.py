@@ -239,6 +239,7 @@ def test_exit_settings_survive_save_and_load(tmp_path):
     (dict(use_shallow_deep=True, shallow_exit_layer=2), "shallow2deep_conf_type"),
     (dict(use_early_exit=True, exit_conf_type="meta"), "meta head"),
     (dict(use_early_exit=True, exit_conf_type="softmax", static_exit_layer=2), "one decoding method"),
+    (dict(FREE, deep_pass_wait=2.0), r"deep_pass_wait 2.0 is outside \[0, 1\]"),
 ])
 def test_bad_decoding_settings_fail_clearly(cfg, match):
     m = make_model()

@@ -136,6 +136,7 @@ def test_non_empty_output_dir_needs_overwrite(ckpt, data, tmp_path):
     (["--output_hidden_states_decoder", "True", "--intermediate_loss_fn", "shallowdeep_kd_dyna",
       "--shallow_exit_layer", "2"], "distill_layer_alpha"),
     (["--shallow2deep_conf_threshold", "1.5"], r"outside \[0, 1\]"),
+    (["--deep_pass_wait", "-1"], r"--deep_pass_wait -1.0 is outside \[0, 1\]"),
 ])
 def test_inconsistent_flags_fail_clearly(ckpt, data, tmp_path, extra, match):
     with pytest.raises(ValueError, match=match):
