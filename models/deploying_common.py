@@ -21,8 +21,9 @@ from transformers.cache_utils import EncoderDecoderCache
 class Span:
     rows: torch.Tensor | None  # rows of the session this call computes (None: all, in order)
     rows_cpu: torch.Tensor | None
-    starts: torch.Tensor  # (b,) first position of each row's tokens (CPU)
-    n: torch.Tensor  # (b,) real tokens per row (CPU); the rest up to nmax are padding
+    starts: list  # first position of each row's tokens
+    n: list  # real tokens per row; the rest up to nmax are padding
+    ends: torch.Tensor  # (b,) starts + n on CPU: each row's cache length after the call
     nmax: int
     end: int  # keys the call attends over: max(starts) + nmax
     positions: torch.Tensor  # (b, nmax) true positions, on the model's device
@@ -36,12 +37,17 @@ class Span:
 
 
 def make_span(rows, starts, n, causal: bool, dtype, device) -> Span:
-    starts = torch.as_tensor(starts, dtype=torch.long).reshape(-1).clone()  # callers pass views of cache lengths
-    n = torch.as_tensor(n, dtype=torch.long).reshape(-1).expand(len(starts)).clone()
-    nmax = int(n.max())
-    end = int(starts.max()) + nmax
-    positions = (starts[:, None] + torch.arange(nmax)).to(device)
-    same_start = int(starts[0]) if bool((starts == starts[0]).all()) else None
+    # Python lists: a span is built once per pass and batches are small, so tensor ops would cost more here.
+    starts = starts.tolist() if torch.is_tensor(starts) else list(starts)
+    n = n.tolist() if torch.is_tensor(n) else list(n) if isinstance(n, (list, tuple)) else [n] * len(starts)
+    nmax = max(n)
+    end = max(starts) + nmax
+    same_start = starts[0] if all(x == starts[0] for x in starts) else None
+    if same_start is not None:
+        positions = torch.arange(same_start, same_start + nmax, device=device).expand(len(starts), -1)
+    else:
+        positions = torch.tensor([[x + i for i in range(nmax)] for x in starts], device=device)
+    ends = torch.tensor([x + k for x, k in zip(starts, n)])
     if same_start is not None and nmax == 1:
         mask = None  # one query per row over a prefix every row has in full (for nmax > 1 HF's sdpa would
         # assume a causal span starting at key 0 and crop the keys, so longer spans always get a mask)
@@ -50,12 +56,12 @@ def make_span(rows, starts, n, causal: bool, dtype, device) -> Span:
         if causal:
             visible = keys[None, None, :] <= positions[:, :, None]
         else:
-            visible = (keys[None, :] < (starts + n).to(device)[:, None])[:, None, :].expand(-1, nmax, -1)
+            visible = (keys[None, :] < ends.to(device)[:, None])[:, None, :].expand(-1, nmax, -1)
         mask = torch.zeros(visible.shape, dtype=dtype, device=device).masked_fill(~visible, torch.finfo(dtype).min)
         mask = mask[:, None]
     rows_cpu = None if rows is None else torch.as_tensor(rows, dtype=torch.long).cpu()
     rows = None if rows is None else rows_cpu.to(device)
-    return Span(rows, rows_cpu, starts, n, nmax, end, positions, mask, same_start)
+    return Span(rows, rows_cpu, starts, n, ends, nmax, end, positions, mask, same_start)
 
 
 class RaggedCache:
@@ -78,11 +84,11 @@ class RaggedCache:
             else:
                 r = torch.arange(K.shape[0], device=K.device)[:, None].expand(-1, s.nmax)
                 K[r, :, s.positions], V[r, :, s.positions] = k.transpose(1, 2), v.transpose(1, 2)
-            self.lens[layer] = s.starts + s.n
+            self.lens[layer] = s.ends
             return K[:, :, :s.end], V[:, :, :s.end]
         r = s.rows[:, None].expand(-1, s.nmax)
         K[r, :, s.positions], V[r, :, s.positions] = k.transpose(1, 2), v.transpose(1, 2)
-        self.lens[layer, s.rows_cpu] = s.starts + s.n
+        self.lens[layer, s.rows_cpu] = s.ends
         return K[s.rows, :, :s.end], V[s.rows, :, :s.end]
 
     def _grow(self, layer, like, need):

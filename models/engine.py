@@ -277,8 +277,8 @@ class Engine:
         """Run full blocks over a span: one sequential pass per row with tokens, n tokens of block compute each."""
         for i in layers:
             h = self.ad.layer(sess, i, h, span)
-        st.sequential_layers += len(layers) * int((span.n > 0).sum())  # padding rows do not count
-        st.block_tokens += len(layers) * int(span.n.sum())
+        st.sequential_layers += len(layers) * sum(k > 0 for k in span.n)  # padding rows do not count
+        st.block_tokens += len(layers) * sum(span.n)
         return h
 
     def _step_full(self, sess, batch, st, depth):
