@@ -45,7 +45,7 @@ class LlamaAdapter:
         h = self.embed(ids, span)
         for i in range(depth or self.num_layers):
             h = self.layer(sess, i, h, span)
-        last = h[torch.arange(len(prompts)), (n - 1).to(h.device)]
+        last = h[torch.arange(len(prompts), device=h.device), (n - 1).to(h.device)]
         sess.first_logits = self.logits(last[:, None])[:, 0]
         return sess
 

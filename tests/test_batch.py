@@ -107,7 +107,8 @@ def test_batch_equals_each_row_alone(arch, method):
 @arch_params
 def test_rows_exit_differently_in_the_same_step_and_finish_at_different_times(arch):
     m = arch.make()
-    xs = arch.inputs(8, seed=4)
+    g = torch.Generator().manual_seed(4)
+    xs = [torch.randint(3, 64, (1, n), generator=g) for n in (2, 40, 9, 25, 3, 17, 31, 5)]  # very different lengths
     ids, mask = pad_batch(arch, m, xs)
     # an end token that the rows produce at different steps, so they leave the batch one by one
     set_method(m, **FREE, shallow2deep_conf_threshold=0.5)
