@@ -95,7 +95,8 @@ class AdditionalArguments:
         "FREE in a batch: a row whose token the deep layers must decide goes on with the shallow prediction on "
         "trial until this share of the unfinished rows have such tokens; one deep pass then settles them all and "
         "cuts a row back where the deep layers disagree. Outputs do not change, only the schedule (throughput); "
-        "0: a deep pass at every such token, as published (and always at batch size 1).")
+        "0: a deep pass at every such token, as published (always so at batch size 1, and for the copy and "
+        "bidirectional variants, whose passes need one trial token at the end).")
     use_adapt_threshold: bool | None = _opt("FREE adaptive threshold (Beta mixture).")
     exact_verification: bool | None = _opt(
         "FREE: check every stacked shallow token against the deep pass and cut back at the first disagreement "
@@ -109,7 +110,8 @@ class AdditionalArguments:
     adapt_max_updates: int | None = _opt("Adaptive threshold: number of refits before it freezes (default 300).")
     adapt_window: int | None = _opt("Adaptive threshold: keep only the newest N calibration pairs.")
     adapt_explore_every: int | None = _opt(
-        "Adaptive threshold: every N-th confident token still goes deep, so high thresholds keep getting data.")
+        "Adaptive threshold: every N-th confident step of each sequence still goes deep, so high thresholds keep "
+        "getting data (counted per sequence, so a row's decisions do not depend on the rest of its batch).")
     use_lora: bool | None = _opt("Train with LoRA adapters (peft).")
     lora_rank: int | None = _opt("LoRA rank (default 8).")
     lora_alpha: int | None = _opt("LoRA alpha (default 8).")

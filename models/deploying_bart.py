@@ -49,8 +49,13 @@ class BartAdapter:
 
     def embed(self, ids: torch.Tensor, span: Span) -> torch.Tensor:
         pos = self.dec.embed_positions
-        # clamped: a padding row of a batch (engine.Engine._step_free) may sit one past the last real position
-        positions = span.positions.clamp(max=pos.weight.shape[0] - 1 - pos.offset)
+        limit = pos.weight.shape[0] - pos.offset  # max_position_embeddings
+        positions = span.positions
+        if span.end > limit:
+            real = torch.arange(span.nmax)[None, :] < torch.tensor(span.n)[:, None]
+            if bool((positions.cpu()[real] >= limit).any()):
+                raise ValueError(f"BART has {limit} decoder positions (max_position_embeddings): decode fewer tokens")
+            positions = positions.clamp(max=limit - 1)  # padding queries (their output is dropped)
         h = self.dec.embed_tokens(ids) + F.embedding(positions + pos.offset, pos.weight)
         return self.dec.layernorm_embedding(h)
 

@@ -4,9 +4,11 @@ The engine decodes a batch in which every row is at its own place: after a run o
 hold fewer tokens than another's, a decoder-only row's prompt is shorter, a rolled-back row is cut. So the
 cache keeps, per layer, one buffer (rows, heads, capacity, head_dim) in which slot t holds the token at
 position t, and a length per row and layer; every call says which rows it computes (`Span.rows`) and at which
-positions (`Span.starts`, `Span.n` tokens each, right-padded to `Span.nmax`). Padding queries write K/V past
-their row's length, where nothing valid lives and the next real token overwrites it. The mask a call gets lets
-each query see the keys at positions up to its own (or, for the bidirectional variant, its row's whole span).
+positions (`Span.starts`, `Span.n` tokens each, right-padded to `Span.nmax`). Padding queries write K/V at or
+past their row's length; a row's length only grows by a call that writes every slot it covers, so a slot below
+the length always holds a real token. The mask a call gets lets each query see the keys at positions up to its
+own (or, for the bidirectional variant, its row's whole span); junk past a row's length is only ever seen by
+that row's own padding queries, whose outputs are dropped.
 The HF layers are reused unchanged: they call `cache.update()`, which writes at the span's positions and
 returns the rows' buffers up to the span's last position.
 """
@@ -77,19 +79,20 @@ class RaggedCache:
         if self.keys[layer] is None or self.keys[layer].shape[2] < s.end:
             self._grow(layer, k, s.end)
         K, V = self.keys[layer], self.values[layer]
+        rows, positions = _on(s.rows, K), _on(s.positions, K)  # layers of one model may sit on several devices
         if s.rows is None:
             if s.same_start is not None:
                 a, b = s.same_start, s.same_start + s.nmax
                 K[:, :, a:b], V[:, :, a:b] = k, v
             else:
                 r = torch.arange(K.shape[0], device=K.device)[:, None].expand(-1, s.nmax)
-                K[r, :, s.positions], V[r, :, s.positions] = k.transpose(1, 2), v.transpose(1, 2)
+                K[r, :, positions], V[r, :, positions] = k.transpose(1, 2), v.transpose(1, 2)
             self.lens[layer] = s.ends
             return K[:, :, :s.end], V[:, :, :s.end]
-        r = s.rows[:, None].expand(-1, s.nmax)
-        K[r, :, s.positions], V[r, :, s.positions] = k.transpose(1, 2), v.transpose(1, 2)
+        r = rows[:, None].expand(-1, s.nmax)
+        K[r, :, positions], V[r, :, positions] = k.transpose(1, 2), v.transpose(1, 2)
         self.lens[layer, s.rows_cpu] = s.ends
-        return K[s.rows, :, :s.end], V[s.rows, :, :s.end]
+        return K[rows, :, :s.end], V[rows, :, :s.end]
 
     def _grow(self, layer, like, need):
         old = self.keys[layer]
@@ -108,10 +111,8 @@ class RaggedCache:
 
     def select(self, keep: torch.Tensor) -> None:
         self.lens = self.lens[:, keep]
-        dev = [K.device for K in self.keys if K is not None]
-        idx = keep.to(dev[0]) if dev else keep
-        self.keys = [K[idx] if K is not None else None for K in self.keys]
-        self.values = [V[idx] if V is not None else None for V in self.values]
+        self.keys = [K[_on(keep, K)] if K is not None else None for K in self.keys]
+        self.values = [V[_on(keep, V)] if V is not None else None for V in self.values]
 
     def row(self, layer: int, row: int = 0):
         """(keys, values) of one row's valid prefix in one layer, (heads, length, head_dim) each."""
@@ -143,11 +144,11 @@ class CrossKV:
         self.rows = None
 
     def rows_of(self, t):
-        return t if self.rows is None else t[self.rows]
+        return t if self.rows is None else t[_on(self.rows, t)]
 
     def select(self, keep):
-        self.keys = [K[keep.to(K.device)] for K in self.keys]
-        self.values = [V[keep.to(V.device)] for V in self.values]
+        self.keys = [K[_on(keep, K)] for K in self.keys]
+        self.values = [V[_on(keep, V)] for V in self.values]
 
 
 class EncDecCache(EncoderDecoderCache):
@@ -188,15 +189,21 @@ class Session:
 
     def select(self, keep: list) -> None:
         """Keep only these rows (finished rows stop costing compute and memory)."""
+        if self.prompts is not None:
+            self.prompts = [self.prompts[i] for i in keep]
         keep = torch.as_tensor(keep, dtype=torch.long)
         self.kv.select(keep)
         if self.cross is not None:
             self.cross.select(keep)
-        dev = lambda t: keep.to(t.device)  # noqa: E731
-        if self.enc is not None:
-            self.enc = self.enc[dev(self.enc)]
-        if self.cross_mask is not None:
-            self.cross_mask = self.cross_mask[dev(self.cross_mask)]
+        for name in ("enc", "cross_mask", "first_logits"):
+            t = getattr(self, name)
+            if t is not None:
+                setattr(self, name, t[_on(keep, t)])
+
+
+def _on(index, t):
+    """An index tensor on t's device (a no-op when it is there already)."""
+    return index if index is None or index.device == t.device else index.to(t.device)
 
 
 def encoder_cross_mask(attention_mask, dtype):

@@ -31,6 +31,9 @@ class LlamaAdapter:
     def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
               depth: int | None = None) -> Session:
         """Prefill: every row's prompt (its padding, left or right, removed) through the first `depth` layers."""
+        if input_ids.shape[0] > 1 and getattr(self.rotary, "rope_type", "default") in ("dynamic", "longrope"):
+            # HF rescales these from the largest position in the call, which a batch shares across its rows
+            raise ValueError(f"RoPE type {self.rotary.rope_type!r} depends on the batch: decode with batch size 1")
         rows = input_ids if attention_mask is None else [r[m.bool()] for r, m in zip(input_ids, attention_mask)]
         prompts = [r.tolist() for r in rows]
         n = torch.tensor([len(p) for p in prompts])

@@ -129,7 +129,7 @@ class DecodeStats:
     num_layers: int = 0
     sequences: int = 0
     tokens: int = 0  # emitted and kept
-    steps: int = 0  # decoding steps, including those later rolled back
+    steps: int = 0  # decoding steps, including those later rolled back or discarded
     sequential_layers: int = 0  # layers on each step's critical path
     block_tokens: int = 0  # (layer, token) pairs run through a full block, parallel fill included
     kv_fill_tokens: int = 0  # (layer, token) pairs that only got K/V (state propagation / copying)
@@ -235,9 +235,11 @@ class Engine:
     """Decodes a batch; every row takes its own exit decisions.
 
     A step computes all unfinished rows together where they do the same work (embedding, the shallow layers,
-    the layers below a CALM exit) and only the rows that need it where they differ (the layers above a row's
-    CALM exit; FREE's deep pass, whose rows bring stacks of different sizes). Rows that finish leave the batch
-    (their caches are dropped), so they stop costing compute. Statistics count per token as when each row is
+    the layers below a CALM exit) and only the rows that need it above a row's CALM exit; FREE's passes take
+    every row, the idle ones as padding (see _step_free). Rows that finish leave the batch (their caches are
+    dropped), so they stop costing compute. A row's tokens are the ones it gets alone, up to floating-point
+    noise: batched matrix products and a padded encoder change logits in the last bits, which can flip a
+    decision whose confidence sits within ~1e-4 of its threshold. Statistics count per token as when each row is
     decoded alone; FREE's batch schedule adds what it changes: merged deep passes and discarded trial work.
     """
 
@@ -379,7 +381,7 @@ class Engine:
         # trial token see later ones.
         if self.p.copy_skipped or not self.p.causal:
             return 1
-        return max(1, math.ceil(self.p.wait * batch_size))
+        return max(1, math.ceil(self.p.wait * batch_size - 1e-9))  # 1e-9: 0.14 * 50 is 7.000000000000001
 
     def _deep_pass(self, sess, batch, due, st):
         """The due rows' stacks, each up to its last trial token (all of it for a final check), through the deep
@@ -426,7 +428,7 @@ class Engine:
         token (or before a final check), one pass each.
         """
         p, L = self.p, self.L
-        first = len(r.tokens) - len(r.stack)  # index in r.tokens of the first stacked token
+        first = len(r.tokens) - len(r.stack)  # index in r.tokens of the first stacked item's token
         r.stack, r.waiting = r.stack[len(items):], False
         seg = 0  # the current segment's first item
         for i, it in enumerate(items[copied:], copied):

@@ -88,7 +88,7 @@ def same_counts(a: DecodeStats, b: DecodeStats, work=True):
         sa, sb = ({k: v for k, v in x.items() if k not in WORK} for x in (sa, sb))
     assert sa == sb
     assert [(r.exit_layer, r.parallel) for r in a.records] == [(r.exit_layer, r.parallel) for r in b.records]
-    assert [r.confidence for r in a.records] == pytest.approx([r.confidence for r in b.records], abs=1e-4)  # float noise
+    assert [r.confidence for r in a.records] == pytest.approx([r.confidence for r in b.records], abs=5e-4)  # float noise
 
 
 @arch_params
@@ -180,6 +180,27 @@ def test_verification_in_a_batch_equals_the_full_model_in_a_batch(arch, thr):
     set_method(m, **FREE, shallow2deep_conf_threshold=thr, exact_verification=True)
     assert m.generate(input_ids=ids, attention_mask=mask, max_new_tokens=NEW).tolist() == ref.tolist()
     assert m.pop_exit_stats().exits > 0
+
+
+def test_bart_decoding_past_its_positions_fails_clearly():
+    arch = ALL["bart"]
+    m = arch.make()  # max_position_embeddings 64
+    set_method(m, **FREE, shallow2deep_conf_threshold=0.5)
+    ids, mask = pad_batch(arch, m, arch.inputs(3))
+    m.generate(input_ids=ids, attention_mask=mask, max_new_tokens=60)  # padding rows may pass the last position
+    with pytest.raises(ValueError, match="64 decoder positions"):
+        decode(m, arch, ids, mask, eos=None, new=80)
+
+
+def test_batch_dependent_rope_is_refused_in_a_batch():
+    arch = ALL["llama"]
+    torch.manual_seed(0)
+    m = arch.eff_cls(arch.config(rope_parameters={"rope_type": "dynamic", "factor": 2.0, "rope_theta": 1e4})).eval()
+    set_method(m, **FREE, shallow2deep_conf_threshold=0.5)
+    ids, mask = pad_batch(arch, m, arch.inputs(3))
+    with pytest.raises(ValueError, match="RoPE type 'dynamic' depends on the batch"):
+        m.generate(input_ids=ids, attention_mask=mask, max_new_tokens=5)
+    assert m.generate(input_ids=ids[:1], attention_mask=mask[:1], max_new_tokens=5).shape[0] == 1
 
 
 def test_adaptive_threshold_is_fixed_within_a_batch_and_refit_between_batches():
