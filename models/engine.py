@@ -293,43 +293,47 @@ class Engine:
             self._emit(r, logits[j], TokenRecord(depth), y)
 
     def _step_calm(self, sess, batch, st):
+        """Every row climbs until its confidence passes the threshold. A row that exits keeps its exit state as
+        the input of every later layer, so the layers the batch still runs for the other rows write exactly
+        its state-propagated K/V (a layer's K/V depend on its input only); its outputs there are dropped. Once
+        every row has exited, the remaining layers get K/V from the exit states directly."""
         p, L = self.p, self.L
         st.steps += len(batch)
         tok, pos = self._inputs(batch)
         span = self.ad.span(None, pos)
         h = self.ad.embed(tok, span)
         thr = torch.tensor([self._calm_threshold(int(q)) for q in pos], dtype=torch.float64)
-        live, h_prev = torch.arange(len(batch)), None  # rows still climbing, and their states
+        live, h_prev = torch.ones(len(batch), dtype=torch.bool), None  # rows still climbing
         for i in range(L):
             if i >= p.min_layer:
-                logits = self.ad.logits(h) if skip_conf.needs_logits(p.conf_type) else None
-                c = self._confidence(h, logits, h_prev)
-                out = c > thr[live]
+                idx = live.nonzero()[:, 0]
+                di = idx.to(h.device)
+                logits = self.ad.logits(h[di]) if skip_conf.needs_logits(p.conf_type) else None
+                c = self._confidence(h[di], logits, h_prev[di] if h_prev is not None else None)
+                out = c > thr[idx]
                 if bool(out.any()):
-                    o, stay = out.nonzero()[:, 0], (~out).nonzero()[:, 0]
-                    od = o.to(h.device)
-                    exited = live[o]
-                    fill = self.ad.span(exited, pos[exited])
-                    for j in range(i, L):  # state propagation: the skipped layers' K/V from the exit state
-                        self.ad.fill_kv(sess, j, h[od], fill)
-                    logits = logits[od] if logits is not None else self.ad.logits(h[od])
+                    o = out.nonzero()[:, 0]
+                    logits = logits[o.to(h.device)] if logits is not None else self.ad.logits(h[di[o.to(h.device)]])
+                    for q, (b, y) in enumerate(zip(idx[o].tolist(), logits[:, -1].argmax(-1).tolist())):
+                        self._emit(batch[b], logits[q, -1], TokenRecord(i, float(c[o[q]])), y)
                     st.kv_fill_tokens += (L - i) * len(o)
                     st.sequential_layers += i * len(o)
                     st.block_tokens += i * len(o)
                     st.exits += len(o)
-                    for q, b in enumerate(exited.tolist()):
-                        self._emit(batch[b], logits[q, -1], TokenRecord(i, float(c[o[q]])))
-                    if len(stay) == 0:
+                    live[idx[o]] = False
+                    if not bool(live.any()):
+                        for j in range(i, L):  # state propagation for every row
+                            self.ad.fill_kv(sess, j, h, span)
                         return
-                    sd = stay.to(h.device)
-                    live, h = live[stay], h[sd]
-                    h_prev = h_prev[sd] if h_prev is not None else None
-                    span = self.ad.span(live, pos[live])
             h_prev, h = h, self.ad.layer(sess, i, h, span)
-        st.sequential_layers += L * len(live)
-        st.block_tokens += L * len(live)
-        logits = self.ad.logits(h)[:, -1]
-        for q, (b, y) in enumerate(zip(live.tolist(), logits.argmax(-1).tolist())):
+            if not bool(live.all()):
+                gone = (~live).to(h.device)
+                h[gone] = h_prev[gone]  # exited rows keep their exit state
+        st.sequential_layers += L * int(live.sum())
+        st.block_tokens += L * int(live.sum())
+        idx = live.nonzero()[:, 0]
+        logits = self.ad.logits(h[idx.to(h.device)])[:, -1]
+        for q, (b, y) in enumerate(zip(idx.tolist(), logits.argmax(-1).tolist())):
             self._emit(batch[b], logits[q], TokenRecord(L), y)
 
     def _step_free(self, sess, batch, st):
