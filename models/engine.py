@@ -131,7 +131,8 @@ class DecodeStats:
     tokens: int = 0  # emitted and kept
     steps: int = 0  # decoding steps, including those later rolled back or discarded
     sequential_layers: int = 0  # layers on each step's critical path
-    block_tokens: int = 0  # (layer, token) pairs run through a full block, parallel fill included
+    block_tokens: int = 0  # (layer, token) pairs run through a full block, parallel fill included (rows riding
+    # along in a batch are not counted: their work is what a single row would skip)
     kv_fill_tokens: int = 0  # (layer, token) pairs that only got K/V (state propagation / copying)
     exits: int = 0
     parallel_passes: int = 0
@@ -234,10 +235,11 @@ class _Row:
 class Engine:
     """Decodes a batch; every row takes its own exit decisions.
 
-    A step computes all unfinished rows together where they do the same work (embedding, the shallow layers,
-    the layers below a CALM exit) and only the rows that need it above a row's CALM exit; FREE's passes take
-    every row, the idle ones as padding (see _step_free). Rows that finish leave the batch (their caches are
-    dropped), so they stop costing compute. A row's tokens are the ones it gets alone, up to floating-point
+    Every layer call takes all unfinished rows: a call costs about the same for the whole batch as for part
+    of it, and picking rows out would copy their caches. Rows with nothing of their own to compute ride along:
+    a CALM row that exited feeds its exit state to the later layers (which writes its state-propagated K/V),
+    a FREE row that waits or has nothing to run is padding (see _step_free). Rows that finish leave the batch
+    (their caches are dropped), so they stop costing compute. A row's tokens are the ones it gets alone, up to floating-point
     noise: batched matrix products and a padded encoder change logits in the last bits, which can flip a
     decision whose confidence sits within ~1e-4 of its threshold. Statistics count per token as when each row is
     decoded alone; FREE's batch schedule adds what it changes: merged deep passes and discarded trial work.
