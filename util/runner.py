@@ -117,7 +117,18 @@ def run_stages(trainer, training_args, data_args, last_checkpoint, train_ds, eva
         if trainer.is_world_process_zero() and training_args.predict_with_generate:
             write_predictions(out)
         results.update(metrics)
+    finish_distributed()
     return results
+
+
+def finish_distributed():
+    """Shut the process group down before the interpreter does: a gloo group left to exit-time destructors
+    can abort the process ("terminate called without an active exception") after a finished torchrun job."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 @dataclass
