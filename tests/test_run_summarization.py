@@ -244,7 +244,7 @@ def test_published_checkpoint_layout_loads(ckpt, tmp_path):
 
 def test_torchrun_two_processes_train_with_exit_losses(ckpt, data, tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            os.path.join(ROOT, "run_summarization.py"), *argv(ckpt, data, out, *FREE_FLAGS)]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
