@@ -39,3 +39,31 @@ def test_script_rejects_unknown_method():
     r = subprocess.run(["bash", os.path.join(ROOT, "scripts", "run_sum_samsum.sh")], cwd=ROOT, env=e,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "METHOD must be" in r.stderr
+
+
+def test_benchmark_writes_every_method_at_every_batch_size(tiny_t5, tmp_path):
+    """scripts/benchmark.py on a tiny model: the JSON it writes, and the exactness it reports (no timing bars)."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import benchmark
+    from util.data_gen import gen_dialogsum, write_jsonl
+
+    val = str(tmp_path / "validation.jsonl")
+    write_jsonl(gen_dialogsum(5, 3), val)
+    out = tmp_path / "bench"
+    benchmark.main(["--model_name_or_path", tiny_t5, "--validation_file", val, "--max_samples", "5",
+                    "--max_source_length", "64", "--max_new_tokens", "12", "--shallow_exit_layer", "2",
+                    "--free_thresholds", "0.5", "--calm_thresholds", "0.5", "--methods", "hf_generate", "full",
+                    "calm", "free", "free_verify", "--repeats", "1", "--warmup", "1", "--batch_size", "1", "2",
+                    "--output_dir", str(out)])
+    sweep = json.load(open(out / "batch_sweep.json"))
+    assert set(sweep) == {"hf_generate", "full", "calm_0.5", "free_0.5", "free_verify_0.5"}
+    for b in ("1", "2"):
+        res = json.load(open(out / f"batch_{b}" / "results.json"))
+        assert res["batch_size"] == int(b) and res["samples"] == 5
+        m = res["methods"]
+        assert m["full"]["agreement_with_full"] == m["hf_generate"]["agreement_with_full"] == 1.0
+        assert m["free_verify_0.5"]["agreement_with_full"] == 1.0
+        assert all(r["tokens_per_s"] > 0 and len(r["times_s"]) == 1 for r in m.values())
+    for name, by in sweep.items():  # a row's output does not depend on the batch it is in
+        assert by["1"]["quality"] == by["2"]["quality"], name
+    assert (out / "batch_sweep.md").read_text().count("\n") >= 7
