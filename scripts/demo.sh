@@ -4,7 +4,8 @@
 #   2. a tokenizer trained on generated text and a small T5 built from a config (random init),
 #   3. FREE training (shallowdeep_kd_dyna, shallow exit at decoder layer 2 of 6), evaluated with ROUGE
 #      next to a lead-sentence baseline computed in the same run,
-#   4. every decoding method on the trained checkpoint, timed against HF generate() in one run.
+#   4. every decoding method on the trained checkpoint, timed against HF generate() in one run, at batch
+#      size 1 and 8 (tokens/s per batch size in $OUT/benchmark/batch_sweep.md).
 # Outputs land in outputs/demo (OUT=... to change). STEPS=... shortens or lengthens training.
 set -e
 source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
@@ -33,7 +34,7 @@ python scripts/benchmark.py --model_name_or_path "$OUT/model" \
   --validation_file "$OUT/data/dialogsum/validation.jsonl" --max_samples "$SAMPLES" --max_source_length 256 \
   --max_new_tokens 64 --shallow_exit_layer 2 --static_layers 2 --free_thresholds "${FREE_THRESHOLD:-0.8}" \
   --calm_thresholds "${CALM_THRESHOLD:-0.8}" --adapt_init "${FREE_THRESHOLD:-0.8}" --repeats 3 \
-  --output_dir "$OUT/benchmark"
+  --batch_size 1 8 --output_dir "$OUT/benchmark"
 
 python - "$OUT" "$start" <<'PY'
 import json, sys, time
