@@ -186,7 +186,7 @@ def main(argv=None):
             with open(os.path.join(training_args.output_dir, f"{prefix}_predictions.json"), "w") as f:
                 json.dump(preds, f, indent=1)
         results.update(metrics)
-    runner.finish_distributed()
+    runner.finish_distributed(trainer)
     return results
 
 

@@ -117,17 +117,24 @@ def run_stages(trainer, training_args, data_args, last_checkpoint, train_ds, eva
         if trainer.is_world_process_zero() and training_args.predict_with_generate:
             write_predictions(out)
         results.update(metrics)
-    finish_distributed()
     return results
 
 
-def finish_distributed():
-    """Shut the process group down before the interpreter does: a gloo group left to exit-time destructors
-    can abort the process ("terminate called without an active exception") after a finished torchrun job."""
+def finish_distributed(trainer):
+    """End a torchrun job while every rank is alive. Left to exit-time destructors, the DDP wrapper and the gloo
+    group are torn down after the other rank may have exited, which aborted ("terminate called without an
+    active exception") or hung a finished 2-process CPU run now and then."""
+    import gc
+
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    trainer.accelerator.free_memory()  # the accelerator's references to the DDP wrapper ...
+    trainer.model_wrapped = trainer.model  # ... and the trainer's
+    gc.collect()
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 @dataclass
@@ -242,6 +249,7 @@ def run_text_task(task: TextTask, argv=None) -> dict:
                          splits["predict"][1], gen_kwargs, write_predictions)
     if task.after is not None and trainer.is_world_process_zero():
         task.after(trainer, data_args, {k: v[0] for k, v in splits.items()}, results)
+    finish_distributed(trainer)
     return results
 
 
