@@ -43,9 +43,9 @@ class BartAdapter:
         return Session(kv=kv, cache=EncDecCache(kv, cross), enc=enc, cross=cross,
                        cross_mask=encoder_cross_mask(attention_mask, enc.dtype))
 
-    def span(self, rows, starts, n=1, causal: bool = True) -> Span:
+    def span(self, starts, n=1, causal: bool = True) -> Span:
         w = self.lm_head.weight
-        return make_span(rows, starts, n, causal, w.dtype, w.device)
+        return make_span(starts, n, causal, w.dtype, w.device)
 
     def embed(self, ids: torch.Tensor, span: Span) -> torch.Tensor:
         pos = self.dec.embed_positions
@@ -60,8 +60,8 @@ class BartAdapter:
         return self.dec.layernorm_embedding(h)
 
     def layer(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> torch.Tensor:
-        cross_mask = sess.begin(span)
-        return self.layers[i](h, span.mask, sess.enc, encoder_attention_mask=cross_mask, cache=sess.cache)
+        sess.begin(span)
+        return self.layers[i](h, span.mask, sess.enc, encoder_attention_mask=sess.cross_mask, cache=sess.cache)
 
     def normed(self, h: torch.Tensor) -> torch.Tensor:
         return self.final_norm(h) if self.final_norm is not None else h

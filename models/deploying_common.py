@@ -3,17 +3,18 @@
 The engine decodes a batch in which every row is at its own place: after a run of exits one row's deep layers
 hold fewer tokens than another's, a decoder-only row's prompt is shorter, a rolled-back row is cut. So the
 cache keeps, per layer, one buffer (rows, heads, capacity, head_dim) in which slot t holds the token at
-position t, and a length per row and layer; every call says which rows it computes (`Span.rows`) and at which
-positions (`Span.starts`, `Span.n` tokens each, right-padded to `Span.nmax`). Padding queries write K/V at or
+position t, and a length per row and layer; every call takes every row and says at which positions
+(`Span.starts`, `Span.n` tokens each, right-padded to `Span.nmax`; a row with nothing to do has n = 0). Padding queries write K/V at or
 past their row's length; a row's length only grows by a call that writes every slot it covers, so a slot below
 the length always holds a real token. The mask a call gets lets each query see the keys at positions up to its
 own (or, for the bidirectional variant, its row's whole span); junk past a row's length is only ever seen by
 that row's own padding queries, whose outputs are dropped.
 The HF layers are reused unchanged: they call `cache.update()`, which writes at the span's positions and
-returns the rows' buffers up to the span's last position.
+returns the buffers up to the span's last position.
 """
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import torch
 from transformers.cache_utils import EncoderDecoderCache
@@ -21,8 +22,6 @@ from transformers.cache_utils import EncoderDecoderCache
 
 @dataclass
 class Span:
-    rows: torch.Tensor | None  # rows of the session this call computes (None: all, in order)
-    rows_cpu: torch.Tensor | None
     starts: list  # first position of each row's tokens
     n: list  # real tokens per row; the rest up to nmax are padding
     ends: torch.Tensor  # (b,) starts + n on CPU: each row's cache length after the call
@@ -38,7 +37,7 @@ class Span:
         return len(self.starts)
 
 
-def make_span(rows, starts, n, causal: bool, dtype, device) -> Span:
+def make_span(starts, n, causal: bool, dtype, device) -> Span:
     # Python lists: a span is built once per pass and batches are small, so tensor ops would cost more here.
     starts = starts.tolist() if torch.is_tensor(starts) else list(starts)
     n = n.tolist() if torch.is_tensor(n) else list(n) if isinstance(n, (list, tuple)) else [n] * len(starts)
@@ -61,9 +60,7 @@ def make_span(rows, starts, n, causal: bool, dtype, device) -> Span:
             visible = (keys[None, :] < ends.to(device)[:, None])[:, None, :].expand(-1, nmax, -1)
         mask = torch.zeros(visible.shape, dtype=dtype, device=device).masked_fill(~visible, torch.finfo(dtype).min)
         mask = mask[:, None]
-    rows_cpu = None if rows is None else torch.as_tensor(rows, dtype=torch.long).cpu()
-    rows = None if rows is None else rows_cpu.to(device)
-    return Span(rows, rows_cpu, starts, n, ends, nmax, end, positions, mask, same_start)
+    return Span(starts, n, ends, nmax, end, positions, mask, same_start)
 
 
 class RaggedCache:
@@ -79,20 +76,15 @@ class RaggedCache:
         if self.keys[layer] is None or self.keys[layer].shape[2] < s.end:
             self._grow(layer, k, s.end)
         K, V = self.keys[layer], self.values[layer]
-        rows, positions = _on(s.rows, K), _on(s.positions, K)  # layers of one model may sit on several devices
-        if s.rows is None:
-            if s.same_start is not None:
-                a, b = s.same_start, s.same_start + s.nmax
-                K[:, :, a:b], V[:, :, a:b] = k, v
-            else:
-                r = torch.arange(K.shape[0], device=K.device)[:, None].expand(-1, s.nmax)
-                K[r, :, positions], V[r, :, positions] = k.transpose(1, 2), v.transpose(1, 2)
-            self.lens[layer] = s.ends
-            return K[:, :, :s.end], V[:, :, :s.end]
-        r = rows[:, None].expand(-1, s.nmax)
-        K[r, :, positions], V[r, :, positions] = k.transpose(1, 2), v.transpose(1, 2)
-        self.lens[layer, s.rows_cpu] = s.ends
-        return K[rows, :, :s.end], V[rows, :, :s.end]
+        if s.same_start is not None:
+            a, b = s.same_start, s.same_start + s.nmax
+            K[:, :, a:b], V[:, :, a:b] = k, v
+        else:
+            positions = _on(s.positions, K)  # layers of one model may sit on several devices
+            r = torch.arange(K.shape[0], device=K.device)[:, None].expand(-1, s.nmax)
+            K[r, :, positions], V[r, :, positions] = k.transpose(1, 2), v.transpose(1, 2)
+        self.lens[layer] = s.ends
+        return K[:, :, :s.end], V[:, :, :s.end]
 
     def _grow(self, layer, like, need):
         old = self.keys[layer]
@@ -122,33 +114,16 @@ class RaggedCache:
         return self.keys[layer][row, :, :n], self.values[layer][row, :, :n]
 
 
-class _CrossLayer:
-    def __init__(self, owner, i):
-        self.owner, self.i = owner, i
-
-    @property
-    def keys(self):
-        return self.owner.rows_of(self.owner.keys[self.i])
-
-    @property
-    def values(self):
-        return self.owner.rows_of(self.owner.values[self.i])
-
-
 class CrossKV:
-    """Cross-attention K/V of every decoder layer, computed once from the encoder output; read for a span's rows."""
+    """Cross-attention K/V of every decoder layer, computed once from the encoder output (HF's layers read
+    `.layers[i].keys` / `.values` once `is_updated` says so)."""
 
     def __init__(self, keys: list, values: list):
-        self.keys, self.values = keys, values
-        self.layers = [_CrossLayer(self, i) for i in range(len(keys))]
-        self.rows = None
-
-    def rows_of(self, t):
-        return t if self.rows is None else t[_on(self.rows, t)]
+        self.layers = [SimpleNamespace(keys=k, values=v) for k, v in zip(keys, values)]
 
     def select(self, keep):
-        self.keys = [K[_on(keep, K)] for K in self.keys]
-        self.values = [V[_on(keep, V)] for V in self.values]
+        for layer in self.layers:
+            layer.keys, layer.values = layer.keys[_on(keep, layer.keys)], layer.values[_on(keep, layer.values)]
 
 
 class EncDecCache(EncoderDecoderCache):
@@ -156,7 +131,7 @@ class EncDecCache(EncoderDecoderCache):
 
     def __init__(self, self_kv: RaggedCache, cross: CrossKV):  # noqa: the parent checks for HF Cache classes
         self.self_attention_cache, self.cross_attention_cache = self_kv, cross
-        self.is_updated = {i: True for i in range(len(cross.keys))}
+        self.is_updated = {i: True for i in range(len(cross.layers))}
 
     def get_seq_length(self, layer_idx: int = 0) -> int:
         return self.self_attention_cache.get_seq_length(layer_idx)
@@ -169,7 +144,7 @@ class Session:
     kv: RaggedCache
     cache: object  # what the HF layers are given: kv itself, or an EncDecCache around it
     enc: torch.Tensor | None = None
-    cross_mask: torch.Tensor | None = None  # additive mask (T5: plus bias) of the encoder's padding
+    cross_mask: torch.Tensor | None = None  # additive mask of the encoder's padding
     cross: CrossKV | None = None
     prompts: list | None = None  # decoder-only: each row's prompt tokens
     first_logits: torch.Tensor | None = None  # decoder-only: (rows, vocab) logits after the prompt
@@ -178,14 +153,9 @@ class Session:
     def cache_len(self, layer: int, row: int = 0) -> int:
         return int(self.kv.lens[layer, row])
 
-    def begin(self, span: Span):
-        """Point the caches at the span's rows; returns the cross-attention mask of those rows."""
+    def begin(self, span: Span) -> None:
+        """Tell the self-attention cache where the next layer call writes."""
         self.kv.span = span
-        if self.cross is not None:
-            self.cross.rows = span.rows
-        if self.cross_mask is None or span.rows is None:
-            return self.cross_mask
-        return self.cross_mask[span.rows]
 
     def select(self, keep: list) -> None:
         """Keep only these rows (finished rows stop costing compute and memory)."""

@@ -44,7 +44,7 @@ class LlamaAdapter:
             ids[b, :len(p)] = torch.tensor(p)
         kv = RaggedCache(len(prompts), self.num_layers)
         sess = Session(kv=kv, cache=kv, prompts=prompts)
-        span = self.span(None, torch.zeros_like(n), n)
+        span = self.span(torch.zeros_like(n), n)
         h = self.embed(ids, span)
         for i in range(depth or self.num_layers):
             h = self.layer(sess, i, h, span)
@@ -52,9 +52,9 @@ class LlamaAdapter:
         sess.first_logits = self.logits(last[:, None])[:, 0]
         return sess
 
-    def span(self, rows, starts, n=1, causal: bool = True) -> Span:
+    def span(self, starts, n=1, causal: bool = True) -> Span:
         w = self.lm_head.weight
-        s = make_span(rows, starts, n, causal, w.dtype, w.device)
+        s = make_span(starts, n, causal, w.dtype, w.device)
         s.extra = self.rotary(w, s.positions)  # (cos, sin) at the true positions; the tensor gives dtype and device
         return s
 

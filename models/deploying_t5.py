@@ -40,9 +40,9 @@ class T5Adapter:
         return Session(kv=kv, cache=EncDecCache(kv, cross), enc=enc, cross=cross,
                        cross_mask=encoder_cross_mask(attention_mask, enc.dtype))
 
-    def span(self, rows, starts, n=1, causal: bool = True) -> Span:
+    def span(self, starts, n=1, causal: bool = True) -> Span:
         w = self.lm_head.weight
-        s = make_span(rows, starts, n, causal, w.dtype, w.device)
+        s = make_span(starts, n, causal, w.dtype, w.device)
         # The decoder's bias depends only on key - query, so one table serves every span: row p of it equals
         # compute_bias for a query at position p, without recomputing buckets per step.
         if self._bias is None or self._bias.shape[-1] < s.end:
@@ -58,8 +58,8 @@ class T5Adapter:
         return self.embed_tokens(ids)  # T5 has no absolute positions
 
     def layer(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> torch.Tensor:
-        cross_mask = sess.begin(span)
-        return self.blocks[i](h, span.mask, span.extra, sess.enc, cross_mask, None, cache=sess.cache)[0]
+        sess.begin(span)
+        return self.blocks[i](h, span.mask, span.extra, sess.enc, sess.cross_mask, None, cache=sess.cache)[0]
 
     def normed(self, h: torch.Tensor) -> torch.Tensor:
         return self.norm(h)

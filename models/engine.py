@@ -288,7 +288,7 @@ class Engine:
     def _step_full(self, sess, batch, st, depth):
         st.steps += len(batch)
         tok, pos = self._inputs(batch)
-        span = self.ad.span(None, pos)
+        span = self.ad.span(pos)
         h = self._layers(sess, self.ad.embed(tok, span), span, range(depth), st)
         logits = self.ad.logits(h)[:, -1]
         for j, (r, y) in enumerate(zip(batch, logits.argmax(-1).tolist())):
@@ -302,7 +302,7 @@ class Engine:
         p, L = self.p, self.L
         st.steps += len(batch)
         tok, pos = self._inputs(batch)
-        span = self.ad.span(None, pos)
+        span = self.ad.span(pos)
         h = self.ad.embed(tok, span)
         thr = torch.tensor([self._calm_threshold(int(q)) for q in pos], dtype=torch.float64)
         live, h_prev = torch.ones(len(batch), dtype=torch.bool), None  # rows still climbing
@@ -355,7 +355,7 @@ class Engine:
         if any(ready):
             st.steps += sum(ready)
             tok = torch.tensor([[r.tokens[-1]] for r in batch], device=self.device)
-            span = self.ad.span(None, sess.kv.lens[0], torch.tensor(ready, dtype=torch.long))
+            span = self.ad.span(sess.kv.lens[0], torch.tensor(ready, dtype=torch.long))
             h = self._layers(sess, self.ad.embed(tok, span), span, range(S), st)
             logits = self.ad.logits(h)[:, -1]
             c = self._confidence(h, logits[:, None]).tolist()
@@ -403,7 +403,7 @@ class Engine:
         if p.copy_skipped:  # one trial token, last: the tokens before it get K/V from their layer-S state
             ks = [len(it) - 1 if it else 0 for it in items]
             if any(ks):
-                span = self.ad.span(None, starts, ks)
+                span = self.ad.span(starts, ks)
                 X = _padded([it[:k] for it, k in zip(items, ks)])
                 for j in range(S, L):
                     self.ad.fill_kv(sess, j, X, span)
@@ -413,7 +413,7 @@ class Engine:
         else:
             run = items
         n = torch.tensor([len(it) for it in run])
-        span = self.ad.span(None, starts, n, causal=p.causal)
+        span = self.ad.span(starts, n, causal=p.causal)
         X = self._layers(sess, _padded(run), span, range(S, L), st)
         # deep logits where a decision or a check needs them
         every = p.verify or p.rollback is not None or p.adapt

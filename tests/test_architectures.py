@@ -355,10 +355,10 @@ def test_fill_kv_writes_what_the_layer_itself_would(arch):
     i = 2
     ran, filled = ad.start(x), ad.start(x)
     p = ran.cache_len(i)  # a decoder-only prompt is already in every layer's cache
-    ad.layer(ran, i, h[:, :2], ad.span(None, [p], 2))  # positions p, p + 1
-    ad.layer(ran, i, h[:, 2:], ad.span(None, [p + 2], 3))  # positions p + 2 .. p + 4
-    ad.fill_kv(filled, i, h[:, :2], ad.span(None, [p], 2))
-    ad.fill_kv(filled, i, h[:, 2:], ad.span(None, [p + 2], 3))
+    ad.layer(ran, i, h[:, :2], ad.span([p], 2))  # positions p, p + 1
+    ad.layer(ran, i, h[:, 2:], ad.span([p + 2], 3))  # positions p + 2 .. p + 4
+    ad.fill_kv(filled, i, h[:, :2], ad.span([p], 2))
+    ad.fill_kv(filled, i, h[:, 2:], ad.span([p + 2], 3))
     (k1, v1), (k2, v2) = ran.kv.row(i), filled.kv.row(i)
     assert k1.shape[1] == p + 5
     assert close(k2, k1, 1e-5)
