@@ -15,7 +15,7 @@ Same interface as T5Adapter. What BART changes:
 import torch
 import torch.nn.functional as F
 
-from models.deploying_common import CrossKV, EncDecCache, RaggedCache, Session, Span, encoder_cross_mask, make_span
+from models.deploying_common import Session, Span, encoder_decoder_session, heads, make_span
 
 
 class BartAdapter:
@@ -33,15 +33,8 @@ class BartAdapter:
               depth: int | None = None) -> Session:
         """Encode the (padded) batch; cross-attention K/V of every layer once; the decoder starts empty."""
         enc = self.model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        keys, values = [], []
-        for layer in self.layers:
-            attn = layer.encoder_attn
-            shape = (*enc.shape[:-1], -1, attn.head_dim)
-            keys.append(attn.k_proj(enc).view(shape).transpose(1, 2))
-            values.append(attn.v_proj(enc).view(shape).transpose(1, 2))
-        kv, cross = RaggedCache(enc.shape[0], self.num_layers), CrossKV(keys, values)
-        return Session(kv=kv, cache=EncDecCache(kv, cross), enc=enc, cross=cross,
-                       cross_mask=encoder_cross_mask(attention_mask, enc.dtype))
+        attns = [layer.encoder_attn for layer in self.layers]
+        return encoder_decoder_session(enc, attention_mask, [(a.k_proj, a.v_proj, a.head_dim) for a in attns])
 
     def span(self, starts, n=1, causal: bool = True) -> Span:
         w = self.lm_head.weight
@@ -75,6 +68,5 @@ class BartAdapter:
         BART's self-attention reads the layer input directly (post-LN) and keys carry no position.
         """
         attn = self.layers[i].self_attn
-        shape = (*h.shape[:-1], -1, attn.head_dim)
         sess.begin(span)
-        sess.kv.update(attn.k_proj(h).view(shape).transpose(1, 2), attn.v_proj(h).view(shape).transpose(1, 2), i)
+        sess.kv.update(heads(attn.k_proj, h, attn.head_dim), heads(attn.v_proj, h, attn.head_dim), i)

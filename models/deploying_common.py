@@ -171,6 +171,20 @@ class Session:
                 setattr(self, name, t[_on(keep, t)])
 
 
+def heads(proj, x, head_dim: int) -> torch.Tensor:
+    """proj(x) split into attention heads: (rows, heads, tokens, head_dim)."""
+    return proj(x).view(*x.shape[:-1], -1, head_dim).transpose(1, 2)
+
+
+def encoder_decoder_session(enc, attention_mask, cross_attns) -> Session:
+    """A batch's session after its encoder: the cross-attention K/V of every decoder layer, computed once from
+    each layer's (k_proj, v_proj, head_dim), and an empty decoder self-attention cache."""
+    cross = CrossKV([heads(k, enc, d) for k, _, d in cross_attns], [heads(v, enc, d) for _, v, d in cross_attns])
+    kv = RaggedCache(enc.shape[0], len(cross_attns))
+    return Session(kv=kv, cache=EncDecCache(kv, cross), enc=enc, cross=cross,
+                   cross_mask=encoder_cross_mask(attention_mask, enc.dtype))
+
+
 def _on(index, t):
     """An index tensor on t's device (a no-op when it is there already)."""
     return index if index is None or index.device == t.device else index.to(t.device)

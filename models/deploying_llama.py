@@ -14,7 +14,7 @@ Same interface as T5Adapter, with the decoder-only differences (FREE_SPEC.md sec
 import torch
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
-from models.deploying_common import RaggedCache, Session, Span, make_span
+from models.deploying_common import RaggedCache, Session, Span, heads, make_span
 
 
 class LlamaAdapter:
@@ -76,9 +76,7 @@ class LlamaAdapter:
         """State propagation: layer i's K/V for the span's tokens, which skipped it, from their exit state."""
         layer = self.layers[i]
         attn, x = layer.self_attn, layer.input_layernorm(h)
-        shape = (*x.shape[:-1], -1, attn.head_dim)
-        k = attn.k_proj(x).view(shape).transpose(1, 2)
-        v = attn.v_proj(x).view(shape).transpose(1, 2)
-        _, k = apply_rotary_pos_emb(k, k, *span.extra)
+        k = heads(attn.k_proj, x, attn.head_dim)
+        _, k = apply_rotary_pos_emb(k, k, *span.extra)  # the keys only
         sess.begin(span)
-        sess.kv.update(k, v, i)
+        sess.kv.update(k, heads(attn.v_proj, x, attn.head_dim), i)

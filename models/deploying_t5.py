@@ -7,7 +7,7 @@ true relative positions of the tokens it is given.
 
 import torch
 
-from models.deploying_common import CrossKV, EncDecCache, RaggedCache, Session, Span, encoder_cross_mask, make_span
+from models.deploying_common import Session, Span, encoder_decoder_session, heads, make_span
 
 
 class T5Adapter:
@@ -30,15 +30,8 @@ class T5Adapter:
         (`depth`, the decoder-only prefill depth, is unused.)
         """
         enc = self.model.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        keys, values = [], []
-        for block in self.blocks:
-            attn = block.layer[1].EncDecAttention
-            shape = (*enc.shape[:-1], -1, attn.key_value_proj_dim)
-            keys.append(attn.k(enc).view(shape).transpose(1, 2))
-            values.append(attn.v(enc).view(shape).transpose(1, 2))
-        kv, cross = RaggedCache(enc.shape[0], self.num_layers), CrossKV(keys, values)
-        return Session(kv=kv, cache=EncDecCache(kv, cross), enc=enc, cross=cross,
-                       cross_mask=encoder_cross_mask(attention_mask, enc.dtype))
+        attns = [b.layer[1].EncDecAttention for b in self.blocks]
+        return encoder_decoder_session(enc, attention_mask, [(a.k, a.v, a.key_value_proj_dim) for a in attns])
 
     def span(self, starts, n=1, causal: bool = True) -> Span:
         w = self.lm_head.weight
@@ -75,6 +68,5 @@ class T5Adapter:
         """
         layer = self.blocks[i].layer[0]
         attn, x = layer.SelfAttention, layer.layer_norm(h)
-        shape = (*x.shape[:-1], -1, attn.key_value_proj_dim)
         sess.begin(span)
-        sess.kv.update(attn.k(x).view(shape).transpose(1, 2), attn.v(x).view(shape).transpose(1, 2), i)
+        sess.kv.update(heads(attn.k, x, attn.key_value_proj_dim), heads(attn.v, x, attn.key_value_proj_dim), i)
