@@ -109,8 +109,8 @@ def decode_new(tok, outs, batches, decoder_only):
     return texts
 
 
-def run(a, batch_size: int) -> dict:
-    torch.manual_seed(0)
+def load(a) -> SimpleNamespace:
+    """What every batch size shares: tokenizer, model, sources, references (decoder-only: the prompts' ids)."""
     if a.threads:
         torch.set_num_threads(a.threads)
     M.ensure_punkt()
@@ -119,13 +119,20 @@ def run(a, batch_size: int) -> dict:
 
     cfg = AutoConfig.from_pretrained(a.model_name_or_path)
     model = MODEL_CLASSES[cfg.model_type].from_pretrained(a.model_name_or_path).eval()
-    decoder_only = not cfg.is_encoder_decoder
-    L = model.adapter_cls(model).num_layers
     sources, refs = load_rows(a)
-    if decoder_only:  # the prompt layout the model was trained with (util/runner.causal_lm_features)
+    ids = None
+    if not cfg.is_encoder_decoder:  # the prompt layout the model was trained with (util/runner.causal_lm_features)
         tok.padding_side = "left"
         ns = SimpleNamespace(max_source_length=a.max_source_length, decoder_only_separator=a.separator)
         ids = causal_lm_features(tok, sources, refs, ns, a.max_new_tokens, with_target=False)["input_ids"]
+    return SimpleNamespace(tok=tok, model=model, decoder_only=not cfg.is_encoder_decoder,
+                           L=model.adapter_cls(model).num_layers, sources=sources, refs=refs, ids=ids)
+
+
+def run(a, d: SimpleNamespace, batch_size: int) -> dict:
+    torch.manual_seed(0)
+    tok, model, decoder_only, L, sources, refs, ids = d.tok, d.model, d.decoder_only, d.L, d.sources, d.refs, d.ids
+    if decoder_only:
         batches = [tok.pad({"input_ids": ids[i:i + batch_size]}, return_tensors="pt")
                    for i in range(0, len(ids), batch_size)]
     else:
@@ -321,9 +328,9 @@ def main(argv=None):
     p.add_argument("--output_dir", default=None)
     a = p.parse_args(argv)
     command = f"python scripts/benchmark.py {' '.join(argv if argv is not None else sys.argv[1:])}"
-    runs = {}
+    runs, loaded = {}, load(a)
     for bs in a.batch_size:
-        res = runs[bs] = run(a, bs)
+        res = runs[bs] = run(a, loaded, bs)
         table = markdown(res)
         print(f"batch size {bs}\n{table}")
         if a.output_dir:
