@@ -354,8 +354,8 @@ class Engine:
         ready = [not r.waiting for r in batch]
         if any(ready):
             st.steps += sum(ready)
-            tok = torch.tensor([[r.tokens[-1]] for r in batch], device=self.device)
-            span = self.ad.span(sess.kv.lens[0], torch.tensor(ready, dtype=torch.long))
+            tok, pos = self._inputs(batch)
+            span = self.ad.span(pos, torch.tensor(ready, dtype=torch.long))
             h = self._layers(sess, self.ad.embed(tok, span), span, range(S), st)
             logits = self.ad.logits(h)[:, -1]
             c = self._confidence(h, logits[:, None]).tolist()
