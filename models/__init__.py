@@ -45,12 +45,14 @@ def load_tokenizer(model_args, *fallbacks):
     names = [model_args.tokenizer_name] if model_args.tokenizer_name else [model_args.model_name_or_path, *fallbacks]
     errors = []
     for name in names:
+        # the GGUF file carries the tokenizer of --model_name_or_path (not of --tokenizer_name or a LoRA base)
+        gguf = _gguf(model_args) if name == model_args.model_name_or_path else {}
         # transformers 5 silently builds an empty, untrained tokenizer for a folder without tokenizer files.
-        if os.path.isdir(name) and not any(os.path.isfile(os.path.join(name, f)) for f in TOKENIZER_FILES):
+        if not gguf and os.path.isdir(name) and not any(os.path.isfile(os.path.join(name, f)) for f in TOKENIZER_FILES):
             errors.append(f"{name}: no tokenizer files")
             continue
         try:
-            return AutoTokenizer.from_pretrained(name, **kw)
+            return AutoTokenizer.from_pretrained(name, **kw, **gguf)
         except (OSError, ValueError, TypeError) as e:
             errors.append(f"{name}: {e}")
     raise ValueError(
@@ -59,11 +61,36 @@ def load_tokenizer(model_args, *fallbacks):
     )
 
 
+def _gguf(model_args, model=False) -> dict:
+    """from_pretrained's gguf_file argument when --gguf_file is given (it names a file of --model_name_or_path);
+    a model's weights are unpacked to dense tensors (the exit modules and training need plain nn.Linear)."""
+    f = getattr(model_args, "gguf_file", None)
+    if not f:
+        return {}
+    if not model:
+        return {"gguf_file": f}
+    from transformers import GgufConfig
+
+    return {"gguf_file": f, "quantization_config": GgufConfig(dequantize=True)}
+
+
+def drop_dequantized_gguf(model) -> None:
+    """A model loaded from GGUF with every weight unpacked (GgufConfig(dequantize=True)) is a plain dense model,
+    but transformers keeps its GGUF quantizer, which refuses training and save_pretrained; drop it."""
+    q = getattr(model, "hf_quantizer", None)
+    if q is None or getattr(q.quantization_config, "quant_method", None) != "gguf":
+        return
+    if not q.quantization_config.dequantize or getattr(q, "packed_modules", None):
+        raise ValueError("The GGUF weights were left packed; load with GgufConfig(dequantize=True)")
+    q.remove_quantization_config(model)
+
+
 def load_config(model_args, path):
     name = model_args.config_name or path
+    gguf = _gguf(model_args) if name == model_args.model_name_or_path else {}
     try:
         return AutoConfig.from_pretrained(name, cache_dir=model_args.cache_dir,
-                                          revision=model_args.model_revision, token=model_args.token)
+                                          revision=model_args.model_revision, token=model_args.token, **gguf)
     except OSError as e:
         raise ValueError(f"Cannot load a model config from {name!r}: {e}") from e
 
@@ -82,7 +109,8 @@ def load_model_and_tokenizer(model_args, add_args, max_answer_length=None, train
     settings = update_config(config, add_args, max_answer_length=max_answer_length, training=training)
     model = MODEL_CLASSES[config.model_type].from_pretrained(
         base or path, config=config, cache_dir=model_args.cache_dir, revision=model_args.model_revision,
-        token=model_args.token)
+        token=model_args.token, **({} if base else _gguf(model_args, model=True)))
+    drop_dequantized_gguf(model)
     if base is not None:
         from peft import PeftModel
 

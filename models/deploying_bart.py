@@ -30,9 +30,11 @@ class BartAdapter:
         self.bias = model.final_logits_bias
 
     def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-              depth: int | None = None) -> Session:
-        """Encode the (padded) batch; cross-attention K/V of every layer once; the decoder starts empty."""
-        enc = self.model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+              depth: int | None = None, enc: torch.Tensor | None = None) -> Session:
+        """Encode the (padded) batch unless its encoder output `enc` is given; cross-attention K/V of every layer
+        once; the decoder starts empty."""
+        if enc is None:
+            enc = self.model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         attns = [layer.encoder_attn for layer in self.layers]
         return encoder_decoder_session(enc, attention_mask, [(a.k_proj, a.v_proj, a.head_dim) for a in attns])
 

@@ -24,12 +24,12 @@ class T5Adapter:
         self._bias = None  # relative-position bias of positions 0..T-1, grown on demand
 
     def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-              depth: int | None = None) -> Session:
-        """Encode the (padded) batch; cross-attention K/V of every layer once; the decoder starts empty.
-
-        (`depth`, the decoder-only prefill depth, is unused.)
+              depth: int | None = None, enc: torch.Tensor | None = None) -> Session:
+        """Encode the (padded) batch unless its encoder output `enc` is given; cross-attention K/V of every layer
+        once; the decoder starts empty. (`depth`, the decoder-only prefill depth, is unused.)
         """
-        enc = self.model.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if enc is None:
+            enc = self.model.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         attns = [b.layer[1].EncDecAttention for b in self.blocks]
         return encoder_decoder_session(enc, attention_mask, [(a.k, a.v, a.key_value_proj_dim) for a in attns])
 

@@ -197,13 +197,65 @@ class ThresholdState:
         return self.bmm is not None and self.bmm.should_explore(step)
 
 
+class Rules:
+    """HF's logits processors and stopping criteria, applied at the one place a token is chosen.
+
+    HF builds both from the merged generation config and the call (generate() hands them to the engine); the
+    engine calls them for every emitted token with the row's history as HF lays it out (the row's input as given,
+    padding included, then its tokens up to that point -- after a cut-back, the history at the cut). A call gets
+    the whole batch's shape with the row at its own index, since some processors hold per-row state (the padding
+    lengths of the repetition penalty, the encoder ids of the encoder n-gram block); the other indices repeat
+    the row. Exit decisions never see processed logits: confidence is measured on the raw exit logits.
+    """
+
+    def __init__(self, batch_size: int = 1, max_new_tokens: int = 20, eos=None, processors=None, criteria=None):
+        self.B, self.max_new = batch_size, max_new_tokens
+        self.eos = frozenset([eos] if isinstance(eos, int) else eos or ())
+        self.proc = processors if processors else None
+        self.criteria = criteria if criteria else None
+
+    def _tensor(self, rows, hists, like):
+        H = torch.tensor([hists[0]] * self.B, dtype=torch.long, device=like.device)
+        for r, h in zip(rows, hists):
+            H[r.b] = torch.tensor(h, dtype=torch.long)
+        return H
+
+    def choose(self, rows, logits, upto=None):
+        """(tokens, processed logits) for rows whose raw logits are `logits` (n, V); `upto[q]`: choose the token at
+        index upto[q] of rows[q].tokens (default: the next one)."""
+        if self.proc is None:
+            return logits.argmax(-1).tolist(), logits
+        out = torch.empty_like(logits)
+        groups = {}
+        for q, r in enumerate(rows):
+            h = r.history(None if upto is None else upto[q])
+            groups.setdefault(len(h), []).append((q, h))
+        for qh in groups.values():
+            qs = [q for q, _ in qh]
+            S = logits[qs[0]].expand(self.B, -1).clone()
+            for q in qs:
+                S[rows[q].b] = logits[q]
+            P = self.proc(self._tensor([rows[q] for q in qs], [h for _, h in qh], logits), S)
+            for q in qs:
+                out[q] = P[rows[q].b]
+        return out.argmax(-1).tolist(), out
+
+    def stops(self, r) -> bool:
+        """Whether row r ends after its last token (HF's criteria: length, end tokens, stop strings, time, ...)."""
+        if r.new >= self.max_new or (r.new > 0 and r.tokens[-1] in self.eos):
+            return True
+        if self.criteria is None:
+            return False
+        S = r.scores[-1].expand(self.B, -1)
+        return bool(self.criteria(self._tensor([r], [r.history()], S), S)[r.b])
+
+
 @dataclass
 class _Item:
     """A FREE token whose deep K/V are not filled yet."""
 
     h: torch.Tensor  # (1, 1, d) layer-S state
     conf: float
-    logits: torch.Tensor  # shallow logits
     deep: bool  # the deep layers decide this token (low confidence, or explored); emitted on trial until then
     counted: int  # the row's confident-step count after this step (restored when the row is cut back here)
 
@@ -214,8 +266,13 @@ class _Row:
 
     tokens: list  # prompt (or [start]) + emitted tokens
     prompt_len: int
+    b: int = 0  # index in the caller's batch
+    head: list = field(default_factory=list)  # the row's input as HF lays it out (padded prompt, or [start])
     stack: list = field(default_factory=list)  # FREE: _Item per token not yet through the deep layers
-    scores: list = field(default_factory=list)  # logits each emitted token was taken from
+    scores: list = field(default_factory=list)  # processed logits each emitted token was chosen from
+    logits: list = field(default_factory=list)  # the raw logits behind them
+    stop: bool = False  # a stopping criterion holds after the last token
+    streamed: int = 0  # tokens handed to the streamer (prompt included)
     records: list = field(default_factory=list)  # TokenRecord per emitted token
     confident_steps: int = 0  # FREE steps above the threshold so far (the exploration schedule counts these)
     waiting: bool = False  # FREE: would finish, but tokens on trial (or, verifying, unchecked ones) are left
@@ -224,11 +281,16 @@ class _Row:
     def new(self) -> int:
         return len(self.tokens) - self.prompt_len
 
+    def history(self, upto: int | None = None) -> list:
+        """HF's input_ids of this row before token index `upto` of `tokens` (default: all of them)."""
+        return self.head + self.tokens[self.prompt_len:upto]
+
     def cut(self, keep: int) -> None:
         """Keep the first `keep` tokens (prompt included)."""
         gone = len(self.tokens) - keep
         del self.tokens[keep:]
         del self.scores[len(self.scores) - gone:]
+        del self.logits[len(self.logits) - gone:]
         del self.records[len(self.records) - gone:]
 
 
@@ -291,8 +353,9 @@ class Engine:
         span = self.ad.span(pos)
         h = self._layers(sess, self.ad.embed(tok, span), span, range(depth), st)
         logits = self.ad.logits(h)[:, -1]
-        for j, (r, y) in enumerate(zip(batch, logits.argmax(-1).tolist())):
-            self._emit(r, logits[j], TokenRecord(depth), y)
+        ys, proc = self.rules.choose(batch, logits)
+        for j, (r, y) in enumerate(zip(batch, ys)):
+            self._emit(r, logits[j], proc[j], TokenRecord(depth), y)
 
     def _step_calm(self, sess, batch, st):
         """Every row climbs until its confidence passes the threshold. A row that exits keeps its exit state as
@@ -316,8 +379,10 @@ class Engine:
                 if bool(out.any()):
                     o = out.nonzero()[:, 0]
                     logits = logits[o.to(h.device)] if logits is not None else self.ad.logits(h[di[o.to(h.device)]])
-                    for q, (b, y) in enumerate(zip(idx[o].tolist(), logits[:, -1].argmax(-1).tolist())):
-                        self._emit(batch[b], logits[q, -1], TokenRecord(i, float(c[o[q]])), y)
+                    gone = idx[o].tolist()
+                    ys, proc = self.rules.choose([batch[b] for b in gone], logits[:, -1])
+                    for q, (b, y) in enumerate(zip(gone, ys)):
+                        self._emit(batch[b], logits[q, -1], proc[q], TokenRecord(i, float(c[o[q]])), y)
                     st.kv_fill_tokens += (L - i) * len(o)
                     st.sequential_layers += i * len(o)
                     st.block_tokens += i * len(o)
@@ -335,8 +400,10 @@ class Engine:
         st.block_tokens += L * int(live.sum())
         idx = live.nonzero()[:, 0]
         logits = self.ad.logits(h[idx.to(h.device)])[:, -1]
-        for q, (b, y) in enumerate(zip(idx.tolist(), logits.argmax(-1).tolist())):
-            self._emit(batch[b], logits[q], TokenRecord(L), y)
+        climbed = idx.tolist()
+        ys, proc = self.rules.choose([batch[b] for b in climbed], logits)
+        for q, (b, y) in enumerate(zip(climbed, ys)):
+            self._emit(batch[b], logits[q], proc[q], TokenRecord(L), y)
 
     def _step_free(self, sess, batch, st):
         """Shallow layers for every row not waiting; then, when enough rows need them, one deep pass.
@@ -359,19 +426,19 @@ class Engine:
             h = self._layers(sess, self.ad.embed(tok, span), span, range(S), st)
             logits = self.ad.logits(h)[:, -1]
             c = self._confidence(h, logits[:, None]).tolist()
-            ys = logits.argmax(-1).tolist()
+            go = [j for j in range(len(batch)) if ready[j]]
+            ys, proc = self.rules.choose([batch[j] for j in go], logits if len(go) == len(batch) else logits[go])
             thr = self.thr.value
-            for j, r in enumerate(batch):
-                if not ready[j]:
-                    continue
+            for q, j in enumerate(go):
+                r = batch[j]
                 deep = True
                 if c[j] > thr:
                     r.confident_steps += 1
                     deep = self.thr.explore(r.confident_steps - 1)
-                r.stack.append(_Item(h[j:j + 1], c[j], logits[j], deep, r.confident_steps))
-                y = self._emit(r, logits[j], TokenRecord(S, c[j]), ys[j])
+                r.stack.append(_Item(h[j:j + 1], c[j], deep, r.confident_steps))
+                self._emit(r, logits[j], proc[q], TokenRecord(S, c[j]), ys[q])
                 st.exits += not deep
-                if r.new >= self._max_new or y == self._eos:
+                if r.stop:
                     r.waiting = self._unsettled(r)
         due = [j for j, r in enumerate(batch) if r.waiting or any(it.deep for it in r.stack)]
         if due and (len(due) >= self._due_rows(len(batch)) or all(r.waiting for r in batch)):
@@ -442,9 +509,9 @@ class Engine:
             dl = at.get((j, i - copied))
             if dl is None:  # an exited token nothing checks
                 continue
-            y = int(dl.argmax())
-            if p.adapt:
-                self.thr.bmm.add([it.conf], [int(it.logits.argmax()) == y])
+            (y,), (pl,) = self.rules.choose([r], dl[None], [t])
+            if p.adapt:  # did the shallow exit choose what the deep layers choose?
+                self.thr.bmm.add([it.conf], [r.tokens[t] == y])
             if it.deep or p.verify:
                 changed = y != r.tokens[t]
             elif p.rollback is not None:
@@ -463,12 +530,12 @@ class Engine:
                 r.cut(t)
                 r.stack, r.confident_steps = [], it.counted
                 sess.kv.crop(j, t)
-                self._emit(r, dl, TokenRecord(L, it.conf if it.deep else None), y)
+                self._emit(r, dl, pl, TokenRecord(L, it.conf if it.deep else None), y)
                 return
             if it.deep:
                 self._segment(r, first + seg, i - seg, st)
                 seg = i + 1
-                r.scores[t - r.prompt_len] = dl
+                r.scores[t - r.prompt_len], r.logits[t - r.prompt_len] = pl, dl
                 r.records[t - r.prompt_len] = TokenRecord(L, it.conf)
         if seg < len(items):  # a final check: the exited tokens after the last deep one
             self._segment(r, first + seg, len(items) - seg, st)
@@ -482,43 +549,66 @@ class Engine:
                 rec.parallel = True
 
     # ---- the token loop -------------------------------------------------------------------------------
-    @staticmethod
-    def _emit(r, logits, record, y: int | None = None) -> int:
-        y = int(logits.argmax()) if y is None else y
+    def _emit(self, r, logits, processed, record, y: int) -> None:
         r.tokens.append(y)
-        r.scores.append(logits)
+        r.logits.append(logits)
+        r.scores.append(processed)
         r.records.append(record)
-        return y
+        r.stop = self.rules.stops(r)
 
-    def _finished(self, r) -> bool:
-        return not r.waiting and (r.new >= self._max_new or (r.new > 0 and r.tokens[-1] == self._eos))
+    @staticmethod
+    def _finished(r) -> bool:
+        return r.stop and not r.waiting
+
+    def _settled(self, r) -> int:
+        """How many of r.tokens no deep pass can change any more (what a streamer may see)."""
+        exact = self.p.verify or self.p.rollback is not None
+        k = next((i for i, it in enumerate(r.stack) if it.deep or exact), len(r.stack))
+        return len(r.tokens) - len(r.stack) + k
+
+    def _stream(self, r, streamer) -> None:
+        end = self._settled(r)
+        for y in r.tokens[r.streamed:end]:
+            streamer.put(torch.tensor([y]))
+        r.streamed = max(r.streamed, end)
 
     @torch.no_grad()
-    def run(self, input_ids, attention_mask, start_token: int, max_new_tokens: int, eos: int | None,
-            st: DecodeStats):
+    def run(self, input_ids, attention_mask, start_token: int, max_new_tokens: int, eos, st: DecodeStats,
+            processors=None, criteria=None, encoder_out=None, streamer=None):
         """Decode a (padded) batch; returns its rows and the session (holding the rows in `sess.order`).
 
         The adapter's session says what is already decoded: an encoder-decoder starts every row from
-        [start_token] with empty decoder caches; a decoder-only model has run each prompt through every
-        layer (prefill never exits; static exiting is a truncated model, so its prefill stops at k) and
-        hands over the prompts and the logits of their last positions. That first token is counted like a
-        decoding step over `depth` layers; the rest of the prompt, like an encoder, is not counted.
+        [start_token] with empty decoder caches (its encoder output may be given); a decoder-only model has run
+        each prompt through every layer (prefill never exits; static exiting is a truncated model, so its prefill
+        stops at k) and hands over the prompts and the logits of their last positions. That first token is counted
+        like a decoding step over `depth` layers; the rest of the prompt, like an encoder, is not counted.
+        `eos` is one end-token id or several; `processors` / `criteria` are HF's lists (see Rules); a streamer
+        (batch size 1) gets each token once it is final.
         """
-        self._eos, self._max_new = eos, max_new_tokens
-        depth = self.p.static_layer if self.p.method == "static" else self.L
-        sess = self.ad.start(input_ids, attention_mask, depth=depth)
         B = input_ids.shape[0]
-        rows = [_Row(list(pr), len(pr)) for pr in (sess.prompts or [[start_token]] * B)]
+        self.rules = Rules(B, max_new_tokens, eos, processors, criteria)
+        depth = self.p.static_layer if self.p.method == "static" else self.L
+        sess = self.ad.start(input_ids, attention_mask, depth=depth, **({"enc": encoder_out} if encoder_out is not None
+                                                                          else {}))
+        if sess.prompts is not None:  # decoder-only: HF's history starts with the row as given, padding included
+            rows = [_Row(list(pr), len(pr), b, input_ids[b].tolist()) for b, pr in enumerate(sess.prompts)]
+        else:
+            rows = [_Row([start_token], 1, b, [start_token]) for b in range(B)]
+        for r in rows:
+            r.stop, r.streamed = max_new_tokens <= 0, r.prompt_len
         if self.p.method == "free":  # the adaptive threshold is refit between batches, fixed within one
             st.thresholds.extend([self.thr.new_sequence()] * B)
         if sess.first_logits is not None and max_new_tokens > 0:
+            ys, proc = self.rules.choose(rows, sess.first_logits)
             for b, r in enumerate(rows):
                 st.steps += 1
                 st.sequential_layers += depth
                 st.block_tokens += depth
-                self._emit(r, sess.first_logits[b], TokenRecord(depth))
+                self._emit(r, sess.first_logits[b], proc[b], TokenRecord(depth), ys[b])
         active = list(range(B))  # unfinished rows, in the session's order
         while True:
+            if streamer is not None:
+                self._stream(rows[0], streamer)
             keep = [j for j, b in enumerate(active) if not self._finished(rows[b])]
             if not keep:
                 break
@@ -532,6 +622,8 @@ class Engine:
                 self._step_calm(sess, batch, st)
             else:
                 self._step_free(sess, batch, st)
+        if streamer is not None:
+            streamer.end()
         sess.order = active
         st.sequences += B
         st.tokens += sum(r.new for r in rows)
@@ -540,7 +632,7 @@ class Engine:
         return rows, sess
 
     def generate(self, input_ids, attention_mask=None, *, start_token: int, max_new_tokens: int,
-                 eos: int | None) -> tuple[list, DecodeStats]:
+                 eos) -> tuple[list, DecodeStats]:
         """New tokens of every row and the counts."""
         st = DecodeStats(num_layers=self.L)
         rows, _ = self.run(input_ids, attention_mask, start_token, max_new_tokens, eos, st)
@@ -555,82 +647,3 @@ def _padded(items) -> torch.Tensor:
         if it:
             X[b, :len(it)] = torch.cat([x.h for x in it], dim=1)[0]
     return X
-
-
-def _first(*values):
-    return next((v for v in values if v is not None), None)
-
-
-class EarlyExitGenerationMixin:
-    """Routes `generate()` into the engine when the config selects an exit method (or `use_engine=True`).
-
-    The model keeps two things between calls, both on purpose: `exit_stats`, the counts of every engine
-    call since the last `pop_exit_stats()` (Seq2SeqTrainer only sees tokens), and the adaptive threshold,
-    which by design learns across sequences until `reset_exit_state()`.
-    """
-
-    adapter_cls = None
-
-    def exit_policy(self) -> Policy:
-        adapter = self.adapter_cls(self)
-        return policy_from_config(self.config, adapter.num_layers, self._has_trained_meta_head())
-
-    def _has_trained_meta_head(self) -> bool:
-        return hasattr(self, "cm_head") and bool(getattr(self.config, "meta_head_trained", False))
-
-    def pop_exit_stats(self) -> DecodeStats:
-        st = getattr(self, "_exit_stats", None) or DecodeStats()
-        self._exit_stats = DecodeStats()
-        return st
-
-    def reset_exit_state(self) -> None:
-        self._threshold_state = None
-        self._exit_stats = DecodeStats()
-
-    def _threshold(self, policy: Policy) -> ThresholdState:
-        key = (policy.threshold, policy.adapt, policy.shallow_layer, policy.conf_type)
-        if getattr(self, "_threshold_key", None) != key or getattr(self, "_threshold_state", None) is None:
-            self._threshold_state, self._threshold_key = ThresholdState(policy, self.config), key
-        return self._threshold_state
-
-    def generate(self, input_ids=None, attention_mask=None, use_engine: bool | None = None, **kwargs):
-        policy = self.exit_policy()
-        if policy.method == "full" and not use_engine:
-            return super().generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-        gc = kwargs.pop("generation_config", None) or self.generation_config
-        num_beams = kwargs.pop("num_beams", None) or gc.num_beams or 1
-        do_sample = kwargs.pop("do_sample", None)
-        do_sample = gc.do_sample if do_sample is None else do_sample
-        if num_beams > 1 or do_sample:
-            raise ValueError(f"Early-exit decoding ({policy.method}) supports greedy search only; got "
-                             f"num_beams={num_beams}, do_sample={do_sample}")
-        if input_ids is None:
-            raise ValueError("Early-exit generate() needs input_ids")
-        cfg = self.config
-        max_new = kwargs.pop("max_new_tokens", None)
-        max_length = kwargs.pop("max_length", None)
-        if max_new is None:  # HF counts the start token, or a decoder-only model's (padded) prompt, in max_length
-            max_new = (max_length or gc.max_length or 20) - (1 if cfg.is_encoder_decoder else input_ids.shape[1])
-        for k in ("synced_gpus", "use_cache", "cache", "past_key_values", "min_length", "min_new_tokens", "labels"):
-            kwargs.pop(k, None)
-        unknown = {k for k, v in kwargs.items() if v is not None and v is not False}  # e.g. return_dict_in_generate
-        if unknown:
-            raise ValueError(f"Early-exit generate() does not support {sorted(unknown)}")
-        pad = _first(gc.pad_token_id, cfg.pad_token_id)
-        start = _first(getattr(cfg, "decoder_start_token_id", None), gc.decoder_start_token_id, pad)
-        eos = _first(gc.eos_token_id, cfg.eos_token_id)
-        eos = eos[0] if isinstance(eos, (list, tuple)) else eos
-        pad = _first(pad, eos, 0)
-        engine = Engine(self.adapter_cls(self), policy, self._threshold(policy), getattr(self, "cm_head", None))
-        rows, st = engine.generate(input_ids, attention_mask, start_token=start, max_new_tokens=max_new, eos=eos)
-        # HF's layout: encoder-decoder rows are [start] + new tokens; decoder-only rows are the (padded) prompt + new.
-        head = input_ids if not cfg.is_encoder_decoder else torch.full_like(input_ids[:, :1], start)
-        out = torch.full((len(rows), head.shape[1] + max(map(len, rows))), pad, dtype=torch.long,
-                         device=input_ids.device)
-        out[:, :head.shape[1]] = head
-        for b, r in enumerate(rows):
-            out[b, head.shape[1]:head.shape[1] + len(r)] = torch.tensor(r, dtype=torch.long)
-        if getattr(self, "_exit_stats", None) is None:
-            self._exit_stats = DecodeStats()
-        self._exit_stats.add(st)
-        return out

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from transformers import initialization as init
 
-from models.engine import EarlyExitGenerationMixin
+from models.generation import EarlyExitGenerationMixin
 from util import losses
 
 EXIT_MODULES = ("cm_head", "layer_transformation")

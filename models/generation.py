@@ -1,0 +1,210 @@
+"""`generate()` as the front door of the engine: HF prepares, the engine decodes.
+
+An early-exit model's `generate()` is HF's own, with the engine as its decoding loop (`custom_generate`): HF
+merges the generation config with the call's keywords, validates them, runs the encoder, sets the special
+tokens and lengths, and builds the logits processors and stopping criteria; the engine applies them (see
+engine.Rules). What HF prepares and the engine cannot honour is refused here, by name, before anything runs:
+every field of `GenerationConfig` is in exactly one of the sets below (a test walks them all).
+"""
+
+from dataclasses import dataclass
+
+import torch
+from transformers import GenerationConfig
+from transformers.generation.stopping_criteria import EosTokenCriteria, MaxLengthCriteria, StoppingCriteriaList
+from transformers.generation.utils import GenerateDecoderOnlyOutput, GenerateEncoderDecoderOutput
+
+from models.engine import DecodeStats, Engine, Policy, ThresholdState, policy_from_config
+
+# Applied: by HF's processors and stopping criteria (which the engine calls), or by the engine itself.
+APPLIED = {
+    "max_length", "max_new_tokens", "min_length", "min_new_tokens", "max_time", "stop_strings", "eos_token_id",
+    "pad_token_id", "bos_token_id", "decoder_start_token_id", "repetition_penalty", "encoder_repetition_penalty",
+    "no_repeat_ngram_size", "encoder_no_repeat_ngram_size", "bad_words_ids", "sequence_bias", "forced_bos_token_id",
+    "forced_eos_token_id", "remove_invalid_values", "exponential_decay_length_penalty", "suppress_tokens",
+    "begin_suppress_tokens", "renormalize_logits", "return_dict_in_generate", "output_scores", "output_logits",
+}
+# Inactive in greedy search, in HF's generate() as here (sampling warpers, beam-search scoring, assistant tuning).
+GREEDY_INACTIVE = {
+    "temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff", "top_h", "length_penalty",
+    "early_stopping", "num_assistant_tokens", "num_assistant_tokens_schedule", "assistant_confidence_threshold",
+    "assistant_lookbehind", "target_lookbehind", "assistant_ensemble_weight", "is_assistant",
+}
+# How HF computes, not what it returns: the engine keeps its own per-row cache and does not compile.
+NO_EFFECT = {
+    "use_cache", "cache_implementation", "cache_config", "compile_config", "disable_compile", "low_memory",
+    "max_cache_len", "prefill_chunk_size", "continuous_batching_config", "transformers_version", "_from_model_config",
+}
+# Refused, with the reason, whenever they differ from HF's default.
+REFUSED = {
+    "do_sample": "sampling is not supported with an exit method yet",
+    "num_beams": "beam search is not supported with an exit method yet",
+    "num_beam_groups": "group beam search is not supported with an exit method",
+    "diversity_penalty": "group beam search is not supported with an exit method",
+    "num_return_sequences": "greedy search returns one sequence per input",
+    "constraints": "constrained beam search is not supported with an exit method",
+    "force_words_ids": "constrained beam search is not supported with an exit method",
+    "penalty_alpha": "contrastive search is another decoding loop",
+    "dola_layers": "DoLa is another decoding loop",
+    "guidance_scale": "classifier-free guidance runs a second, unconditional model",
+    "watermarking_config": "watermarking is not supported with an exit method",
+    "token_healing": "token healing rewrites the prompt; heal it before calling generate()",
+    "prompt_lookup_num_tokens": "prompt-lookup decoding is another decoding loop",
+    "max_matching_ngram_size": "prompt-lookup decoding is another decoding loop",
+    "assistant_early_exit": "HF's self-speculative early exit is another decoding loop; use the exit settings",
+    "speculation_type": "assisted decoding is another decoding loop",
+    "use_mtp": "multi-token prediction is another decoding loop",
+    "output_attentions": "the engine returns no attention weights",
+    "output_hidden_states": "the engine returns no hidden states (see pop_exit_stats() for exit layers)",
+}
+_CALL_REFUSED = ("assistant_model", "negative_prompt_ids", "negative_prompt_attention_mask", "custom_generate",
+                 "synced_gpus", "assistant_tokenizer")
+
+
+def _defaults() -> GenerationConfig:
+    g = GenerationConfig()
+    g.update(**GenerationConfig._get_default_generation_params(), defaults_only=True)
+    return g
+
+
+def check_generation_config(gc: GenerationConfig, method: str) -> None:
+    """ValueError naming every refused field of `gc` that differs from its default."""
+    ref = _defaults()
+    bad = [f"{k}={getattr(gc, k)!r} ({why})" for k, why in REFUSED.items()
+           if getattr(gc, k, None) not in (getattr(ref, k, None), None, False)
+           and not (k in ("num_beams", "num_beam_groups", "num_return_sequences") and getattr(gc, k) == 1)]
+    if bad:
+        raise ValueError(f"Early-exit decoding ({method}) cannot apply: {'; '.join(bad)}. Set them to their "
+                         f"defaults (in the call or in model.generation_config), or decode without an exit method.")
+
+
+@dataclass
+class EarlyExitDecoderOnlyOutput(GenerateDecoderOnlyOutput):
+    """HF's output plus, per row and new token, the layer it was chosen at (-1: padding) and its exit confidence
+    (NaN where none was measured)."""
+
+    exit_layers: torch.LongTensor | None = None
+    exit_confidences: torch.FloatTensor | None = None
+
+
+@dataclass
+class EarlyExitEncoderDecoderOutput(GenerateEncoderDecoderOutput):
+    exit_layers: torch.LongTensor | None = None
+    exit_confidences: torch.FloatTensor | None = None
+
+
+def _fast_stops(criteria: StoppingCriteriaList):
+    """(max_length, eos ids, the other criteria): length and end tokens are checked by the engine directly."""
+    max_length, eos, rest = None, [], StoppingCriteriaList()
+    for c in criteria:
+        if isinstance(c, MaxLengthCriteria):
+            max_length = c.max_length if max_length is None else min(max_length, c.max_length)
+        elif isinstance(c, EosTokenCriteria):
+            eos += c.eos_token_id.tolist()
+        else:
+            rest.append(c)
+    return max_length, eos, rest
+
+
+def _outputs(model, rows, head, gc, pad, encoder_out):
+    """sequences in HF's layout (head + new tokens, padded); with return_dict_in_generate, HF's output class."""
+    width = head.shape[1] + max(len(r.tokens) - r.prompt_len for r in rows)
+    seq = torch.full((len(rows), width), pad, dtype=torch.long, device=head.device)
+    seq[:, :head.shape[1]] = head
+    for b, r in enumerate(rows):
+        new = r.tokens[r.prompt_len:]
+        seq[b, head.shape[1]:head.shape[1] + len(new)] = torch.tensor(new, dtype=torch.long)
+    if not gc.return_dict_in_generate:
+        return seq
+    steps = width - head.shape[1]
+
+    def per_step(name):  # HF: a tuple over steps of (rows, vocab); -inf where a row had already finished
+        got = [getattr(r, name) for r in rows]
+        ref = next(g[0] for g in got if g)
+        return tuple(torch.stack([g[s] if s < len(g) else torch.full_like(ref, -float("inf")) for g in got])
+                     for s in range(steps))
+
+    layers = torch.full((len(rows), steps), -1, dtype=torch.long)
+    conf = torch.full((len(rows), steps), float("nan"))
+    for b, r in enumerate(rows):
+        for s, rec in enumerate(r.records):
+            layers[b, s] = rec.exit_layer
+            if rec.confidence is not None:
+                conf[b, s] = rec.confidence
+    kw = dict(sequences=seq, scores=per_step("scores") if gc.output_scores else None,
+              logits=per_step("logits") if gc.output_logits else None, exit_layers=layers, exit_confidences=conf)
+    if model.config.is_encoder_decoder:
+        return EarlyExitEncoderDecoderOutput(**kw)
+    return EarlyExitDecoderOnlyOutput(**kw)
+
+
+class EarlyExitGenerationMixin:
+    """Routes `generate()` into the engine when the config selects an exit method (or `use_engine=True`).
+
+    The model keeps two things between calls, both on purpose: `exit_stats`, the counts of every engine
+    call since the last `pop_exit_stats()` (Seq2SeqTrainer only sees tokens), and the adaptive threshold,
+    which by design learns across sequences until `reset_exit_state()`.
+    """
+
+    adapter_cls = None
+
+    def exit_policy(self) -> Policy:
+        adapter = self.adapter_cls(self)
+        return policy_from_config(self.config, adapter.num_layers, self._has_trained_meta_head())
+
+    def _has_trained_meta_head(self) -> bool:
+        return hasattr(self, "cm_head") and bool(getattr(self.config, "meta_head_trained", False))
+
+    def pop_exit_stats(self) -> DecodeStats:
+        st = getattr(self, "_exit_stats", None) or DecodeStats()
+        self._exit_stats = DecodeStats()
+        return st
+
+    def reset_exit_state(self) -> None:
+        self._threshold_state = None
+        self._exit_stats = DecodeStats()
+
+    def _threshold(self, policy: Policy) -> ThresholdState:
+        key = (policy.threshold, policy.adapt, policy.shallow_layer, policy.conf_type)
+        if getattr(self, "_threshold_key", None) != key or getattr(self, "_threshold_state", None) is None:
+            self._threshold_state, self._threshold_key = ThresholdState(policy, self.config), key
+        return self._threshold_state
+
+    def generate(self, inputs=None, generation_config=None, use_engine: bool | None = None, **kwargs):
+        policy = self.exit_policy()
+        if policy.method == "full" and not use_engine:
+            return super().generate(inputs, generation_config=generation_config, **kwargs)
+        given = [k for k in _CALL_REFUSED if kwargs.get(k) not in (None, False)]
+        if kwargs.get("cache_implementation") == "paged":
+            given.append("cache_implementation='paged' (continuous batching)")
+        if given:
+            raise ValueError(f"Early-exit decoding ({policy.method}) does not support {given}")
+        gc, _ = self._prepare_generation_config(generation_config, **kwargs)
+        check_generation_config(gc, policy.method)
+        streamer = kwargs.pop("streamer", None)
+        engine = Engine(self.adapter_cls(self), policy, self._threshold(policy), getattr(self, "cm_head", None))
+
+        def decode(model, input_ids, logits_processor, stopping_criteria, generation_config, tokenizer=None,
+                   **model_kwargs):
+            # HF hands over the decoder input ([start] per row) or the (padded) prompt, and its prepared lists.
+            gc = generation_config
+            if streamer is not None:
+                if input_ids.shape[0] > 1:
+                    raise ValueError("Streaming with an exit method needs batch size 1 (as HF's streamers do)")
+                streamer.put(input_ids.cpu())
+            max_length, eos, rest = _fast_stops(stopping_criteria)
+            max_length = max_length if max_length is not None else gc.max_length
+            enc = model_kwargs.get("encoder_outputs")
+            st = DecodeStats(num_layers=engine.L)
+            start = int(input_ids[0, 0]) if model.config.is_encoder_decoder else None
+            # an encoder-decoder's input_ids are its decoder inputs; the engine takes the encoder output HF computed
+            rows, _ = engine.run(input_ids, model_kwargs.get("attention_mask"), start, max_length - input_ids.shape[1], eos, st,
+                                 processors=logits_processor, criteria=rest or None, streamer=streamer,
+                                 encoder_out=enc.last_hidden_state if enc is not None else None)
+            if getattr(model, "_exit_stats", None) is None:
+                model._exit_stats = DecodeStats()
+            model._exit_stats.add(st)
+            pad = int(gc._pad_token_tensor) if gc._pad_token_tensor is not None else 0
+            return _outputs(model, rows, input_ids, gc, pad, enc)
+
+        return super().generate(inputs, generation_config=generation_config, custom_generate=decode, **kwargs)
