@@ -143,6 +143,12 @@ class ModelArguments:
     use_fast_tokenizer: bool = field(default=True)
     model_revision: str = field(default="main")
     token: str | None = field(default=None, metadata={"help": "Hub token for private models."})
+    gguf_file: str | None = field(
+        default=None, metadata={"help": "A GGUF file inside --model_name_or_path (a folder or hub repo), passed to "
+                                        "from_pretrained of the config, tokenizer and model as transformers does "
+                                        "(weights dequantized on load; scripts/import_gguf.py saves an HF folder "
+                                        "once instead, which loads much faster)."})
+
 
 
 @dataclass
