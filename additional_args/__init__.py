@@ -150,6 +150,8 @@ class ModelArguments:
                                         "once instead, which loads much faster)."})
 
 
+DEFAULT_SUMMARY_INSTRUCTION = "Summarize the following dialogue in one sentence."
+
 
 @dataclass
 class DataArguments:
@@ -175,7 +177,17 @@ class DataArguments:
     ignore_pad_token_for_loss: bool = field(default=True)
     source_prefix: str = field(default="", metadata={"help": "Prepended to every source, e.g. 'summarize: '."})
     decoder_only_separator: str = field(
-        default="\nSummary: ", metadata={"help": "Decoder-only models: text between the source and the target."})
+        default="\nSummary: ", metadata={"help": "Decoder-only models: text between the source and the target "
+                                                 "(unused with --use_chat_template)."})
+    use_chat_template: bool = field(
+        default=False, metadata={"help": "Decoder-only models with a chat template (instruct checkpoints): the prompt "
+                                          "is one user turn, --instruction + a blank line + the source, followed by "
+                                          "the assistant header; the target is the answer, closed by the template's "
+                                          "end-of-turn token. Only the answer is generated and scored."})
+    instruction: str | None = field(
+        default=None, metadata={"help": "The task instruction of --use_chat_template (summarization: 'Summarize the "
+                                         "following dialogue in one sentence.'; translation: 'Translate the "
+                                         "following <source_lang> text to <target_lang>.')."})
 
     def __post_init__(self):
         if self.val_max_target_length is None:
@@ -196,6 +208,11 @@ class SummarizationDataArguments(DataArguments):
         default=False, metadata={"help": "Also score the first sentence of each source as a baseline summary."}
     )
 
+    def __post_init__(self):
+        super().__post_init__()
+        if self.instruction is None:
+            self.instruction = DEFAULT_SUMMARY_INSTRUCTION
+
 
 @dataclass
 class TranslationDataArguments(DataArguments):
@@ -208,6 +225,8 @@ class TranslationDataArguments(DataArguments):
         if not self.source_lang or not self.target_lang:
             raise ValueError("Translation needs --source_lang and --target_lang (e.g. --source_lang de --target_lang en)")
         self.source_lang, self.target_lang = self.source_lang.split("_")[0], self.target_lang.split("_")[0]
+        if self.instruction is None:
+            self.instruction = f"Translate the following {self.source_lang} text to {self.target_lang}."
 
 
 @dataclass
@@ -225,6 +244,9 @@ class QADataArguments(DataArguments):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.use_chat_template:
+            raise ValueError("--use_chat_template is not supported by run_question_answering.py yet "
+                             "(summarization and translation only)")
         self.max_source_length, self.max_target_length = self.max_seq_length, self.max_answer_length
         self.val_max_target_length = self.val_max_answer_length or self.max_answer_length
         if self.doc_stride >= self.max_seq_length:
