@@ -36,7 +36,8 @@ from transformers import AutoTokenizer  # noqa: E402
 from additional_args import EXIT_DEFAULTS  # noqa: E402
 from models import MODEL_CLASSES  # noqa: E402
 from util import metrics as M  # noqa: E402
-from util.runner import causal_lm_features  # noqa: E402
+from additional_args import DEFAULT_SUMMARY_INSTRUCTION  # noqa: E402
+from util.runner import causal_lm_features, require_chat_template  # noqa: E402
 
 TRAIN_ONLY = ("intermediate_loss_fn", "distill_layer_alpha", "output_hidden_states_decoder", "do_layer_transformation",
               "use_lora", "lora_rank", "lora_alpha", "lora_dropout", "lora_target_modules", "train_meta_cm_head")
@@ -121,9 +122,12 @@ def load(a) -> SimpleNamespace:
     model = MODEL_CLASSES[cfg.model_type].from_pretrained(a.model_name_or_path).eval()
     sources, refs = load_rows(a)
     ids = None
+    if a.use_chat_template:
+        require_chat_template(tok, decoder_only=not cfg.is_encoder_decoder)
     if not cfg.is_encoder_decoder:  # the prompt layout the model was trained with (util/runner.causal_lm_features)
         tok.padding_side = "left"
-        ns = SimpleNamespace(max_source_length=a.max_source_length, decoder_only_separator=a.separator)
+        ns = SimpleNamespace(max_source_length=a.max_source_length, decoder_only_separator=a.separator,
+                             use_chat_template=a.use_chat_template, instruction=a.instruction)
         ids = causal_lm_features(tok, sources, refs, ns, a.max_new_tokens, with_target=False)["input_ids"]
     return SimpleNamespace(tok=tok, model=model, decoder_only=not cfg.is_encoder_decoder,
                            L=model.adapter_cls(model).num_layers, sources=sources, refs=refs, ids=ids)
@@ -305,9 +309,16 @@ def main(argv=None):
     p.add_argument("--summary_column", default="summary")
     p.add_argument("--source_lang", default="de")
     p.add_argument("--target_lang", default="en")
-    p.add_argument("--source_prefix", default="summarize: ")
+    p.add_argument("--source_prefix", default=None,
+                   help="prepended to every source (default 'summarize: ', none with --use_chat_template)")
     p.add_argument("--max_source_length", type=int, default=512)
     p.add_argument("--separator", default="\nSummary: ", help="decoder-only: text between source and target")
+    p.add_argument("--use_chat_template", action="store_true",
+                   help="decoder-only instruct models: the prompt is the tokenizer's chat template around one user "
+                        "turn, --instruction + blank line + source (as run_summarization.py --use_chat_template)")
+    p.add_argument("--instruction", default=None,
+                   help=f"with --use_chat_template (default: {DEFAULT_SUMMARY_INSTRUCTION!r}; translation: "
+                        "'Translate the following <source_lang> text to <target_lang>.')")
     p.add_argument("--max_new_tokens", type=int, default=64)
     p.add_argument("--max_samples", type=int, default=50)
     p.add_argument("--batch_size", type=int, nargs="+", default=[1],
@@ -327,6 +338,11 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--output_dir", default=None)
     a = p.parse_args(argv)
+    if a.source_prefix is None:
+        a.source_prefix = "" if a.use_chat_template else "summarize: "
+    if a.instruction is None:
+        a.instruction = (f"Translate the following {a.source_lang} text to {a.target_lang}."
+                         if a.task == "translation" else DEFAULT_SUMMARY_INSTRUCTION)
     command = f"python scripts/benchmark.py {' '.join(argv if argv is not None else sys.argv[1:])}"
     runs, loaded = {}, load(a)
     for bs in a.batch_size:
