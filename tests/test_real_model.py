@@ -177,3 +177,37 @@ def test_run_summarization_with_chat_template(smollm2_dir, tok, tmp_path):
         first_turn = row["dialogue"].split("\n")[0]
         for prompt_part in ("Summarize the following", "assistant", "<|im_start|>", "<|im_end|>", first_turn):
             assert prompt_part not in p, (prompt_part, p)
+
+
+def test_gguf_file_loads_the_same_model_through_the_project_loader(eff, tok):
+    """--model_name_or_path <folder of the .gguf> --gguf_file <name>: dense float32 weights equal to the imported
+    folder's, a plain (trainable, saveable) model, the GGUF's tokenizer with its chat template."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from import_gguf import package_gguf
+
+    folder, name = os.path.split(package_gguf())
+    model, gguf_tok, _ = load_model_and_tokenizer(ModelArguments(model_name_or_path=folder, gguf_file=name),
+                                                  AdditionalArguments(), training=True)
+    assert type(model) is EffLlamaForCausalLM and getattr(model, "hf_quantizer", None) is None
+    assert not getattr(model, "is_quantized", False) and "quantization_config" not in model.config.to_dict()
+    ours, theirs = model.state_dict(), eff.state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    assert gguf_tok.chat_template == tok.chat_template and gguf_tok.padding_side == "left"
+    assert gguf_tok("Hello world, it's me.")["input_ids"] == tok("Hello world, it's me.")["input_ids"]
+
+
+def test_benchmark_builds_chat_prompts(smollm2_dir, tmp_path, monkeypatch):
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import benchmark
+    from additional_args import DEFAULT_SUMMARY_INSTRUCTION
+
+    rows = gen_dialogsum(1, seed=3)
+    data = write_jsonl(rows, str(tmp_path / "d.jsonl"))
+    seen, load = {}, benchmark.load
+    monkeypatch.setattr(benchmark, "load", lambda a: seen.setdefault("d", load(a)))
+    res = benchmark.main(["--model_name_or_path", smollm2_dir, "--validation_file", data, "--use_chat_template",
+                          "--methods", "hf_generate", "full", "static", "--static_layers", "29", "--max_samples", "1",
+                          "--max_new_tokens", "6", "--repeats", "1", "--warmup", "0", "--shallow_exit_layer", "8"])
+    d = seen["d"]
+    assert d.ids == [chat_prompt_ids(d.tok, DEFAULT_SUMMARY_INSTRUCTION, rows[0]["dialogue"])]  # no "summarize: "
+    assert res["methods"]["hf_generate"]["agreement_with_full"] == 1.0
