@@ -151,6 +151,8 @@ class ModelArguments:
 
 
 DEFAULT_SUMMARY_INSTRUCTION = "Summarize the following dialogue in one sentence."
+LANGUAGE_NAMES = {"de": "German", "en": "English", "fr": "French", "es": "Spanish", "it": "Italian", "nl": "Dutch",
+                  "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "zh": "Chinese", "ja": "Japanese"}
 
 
 @dataclass
@@ -226,7 +228,8 @@ class TranslationDataArguments(DataArguments):
             raise ValueError("Translation needs --source_lang and --target_lang (e.g. --source_lang de --target_lang en)")
         self.source_lang, self.target_lang = self.source_lang.split("_")[0], self.target_lang.split("_")[0]
         if self.instruction is None:
-            self.instruction = f"Translate the following {self.source_lang} text to {self.target_lang}."
+            name = lambda code: LANGUAGE_NAMES.get(code, code)  # noqa: E731
+            self.instruction = f"Translate the following {name(self.source_lang)} text to {name(self.target_lang)}."
 
 
 @dataclass
