@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import torch
 from transformers import GenerationConfig
-from transformers.generation.stopping_criteria import EosTokenCriteria, MaxLengthCriteria, StoppingCriteriaList
+from transformers.generation.stopping_criteria import (EosTokenCriteria, MaxLengthCriteria, StoppingCriteriaList,
+                                                       StopStringCriteria)
 from transformers.generation.utils import GenerateDecoderOnlyOutput, GenerateEncoderDecoderOutput
 
 from models.engine import DecodeStats, Engine, Policy, ThresholdState, policy_from_config
@@ -182,10 +183,16 @@ class EarlyExitGenerationMixin:
         gc, _ = self._prepare_generation_config(generation_config, **kwargs)
         check_generation_config(gc, policy.method)
         streamer = kwargs.pop("streamer", None)
+        tokenizer = kwargs.pop("tokenizer", None)
+        if gc.stop_strings is not None:  # HF keeps no tokenizer for a custom decoding loop: build the criterion here
+            if tokenizer is None:
+                raise ValueError("stop_strings need the model's tokenizer: pass tokenizer= to generate()")
+            kwargs["stopping_criteria"] = StoppingCriteriaList(
+                [*(kwargs.get("stopping_criteria") or []), StopStringCriteria(tokenizer, gc.stop_strings)])
+            kwargs["stop_strings"] = None
         engine = Engine(self.adapter_cls(self), policy, self._threshold(policy), getattr(self, "cm_head", None))
 
-        def decode(model, input_ids, logits_processor, stopping_criteria, generation_config, tokenizer=None,
-                   **model_kwargs):
+        def decode(model, input_ids, logits_processor, stopping_criteria, generation_config, **model_kwargs):
             # HF hands over the decoder input ([start] per row) or the (padded) prompt, and its prepared lists.
             gc = generation_config
             if streamer is not None:

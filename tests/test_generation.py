@@ -1,0 +1,253 @@
+"""generate() with an exit method honours HF's generation settings: processors, stopping criteria, several end
+tokens, streaming, return_dict_in_generate; every GenerationConfig field is applied or refused by name."""
+
+import pytest
+import torch
+from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList, WatermarkingConfig
+from transformers.generation.streamers import BaseStreamer
+
+from models.generation import APPLIED, GREEDY_INACTIVE, NO_EFFECT, REFUSED
+from test_architectures import CALM, FREE, L
+from test_batch import ALL, pad_batch
+from test_engine import set_method
+
+NEW = 12
+ARCH_IDS = ["t5", "bart", "llama"]
+arch_params = pytest.mark.parametrize("arch", [ALL[a] for a in ARCH_IDS], ids=ARCH_IDS)
+
+# Settings a released checkpoint may ship, with token ids taken from HF's plain output p (new tokens) for the
+# input at hand, so that each one changes it.
+PROCESSORS = {
+    "repetition_penalty": lambda arch, p: dict(repetition_penalty=1.5),
+    "no_repeat_ngram_size": lambda arch, p: dict(no_repeat_ngram_size=2),
+    "min_new_tokens": lambda arch, p: dict(min_new_tokens=6, eos_token_id=[arch.eos, p[2]]),
+    "bad_words": lambda arch, p: dict(bad_words_ids=[[p[1]], [p[3], p[4]]]),
+    "forced_bos_eos": lambda arch, p: dict(forced_bos_token_id=11, forced_eos_token_id=12),
+    "suppress": lambda arch, p: dict(suppress_tokens=[p[0], p[2]]),
+    "begin_suppress": lambda arch, p: dict(begin_suppress_tokens=[p[0]]),
+    "two_eos": lambda arch, p: dict(eos_token_id=[arch.eos, p[3]]),
+}
+VERIFY = dict(FREE, shallow2deep_conf_threshold=0.4, exact_verification=True)
+
+_MODELS = {}
+
+
+def model(arch):
+    if arch not in _MODELS:
+        _MODELS[arch] = arch.make()
+    return _MODELS[arch]
+
+
+def hf(arch, m, ids, mask=None, **kw):
+    return arch.hf_generate(m, ids, attention_mask=mask, **kw)
+
+
+def ours(m, ids, mask=None, **kw):
+    return m.generate(input_ids=ids, attention_mask=mask, max_new_tokens=NEW, **kw)
+
+
+def new_tokens(arch, out, ids):
+    """Each row's new tokens (HF's layout: after [start], or after the padded prompt)."""
+    return [r.tolist() for r in out[:, 1 if arch.encoder_decoder else ids.shape[1]:]]
+
+
+_PLAIN = {}
+
+
+def plain(arch, m, x):
+    """HF's output without settings (memoized: the models do not change)."""
+    key = (type(arch).__name__, tuple(x[0].tolist()))
+    if key not in _PLAIN:
+        _PLAIN[key] = hf(arch, m, x)
+    return _PLAIN[key]
+
+
+def settings(arch, m, x, name):
+    return PROCESSORS[name](arch, new_tokens(arch, plain(arch, m, x), x)[0])
+
+
+@arch_params
+@pytest.mark.parametrize("name", PROCESSORS)
+def test_never_exit_and_verification_equal_hf_under_processors(arch, name):
+    m = model(arch)
+    for x in arch.inputs(2, seed=1):
+        kw = settings(arch, m, x, name)
+        ref = hf(arch, m, x, output_scores=True, return_dict_in_generate=True, **kw)
+        for method, use_engine in ((dict(), True), (dict(FREE, shallow2deep_conf_threshold=1.0), None),
+                                   (dict(CALM, exit_conf_threshold=1.0), None), (VERIFY, None)):
+            set_method(m, **method)
+            got = ours(m, x, use_engine=use_engine, output_scores=True, return_dict_in_generate=True, **kw)
+            assert got.sequences.tolist() == ref.sequences.tolist(), (name, method)
+            if method is not VERIFY:  # verified exits keep the shallow scores of the tokens they confirm
+                for a, b in zip(got.scores, ref.scores, strict=True):
+                    assert torch.allclose(a, b, atol=1e-4), (name, method, (a - b).abs().max())
+    set_method(m)
+
+
+@arch_params
+def test_processors_change_the_output(arch):
+    """The processor settings above are not vacuous on these inputs."""
+    m = model(arch)
+    changed = {n for x in arch.inputs(2, seed=1) for n in PROCESSORS
+               if not torch.equal(hf(arch, m, x, **settings(arch, m, x, n)), plain(arch, m, x))}
+    assert len(changed) == len(PROCESSORS), set(PROCESSORS) - set(changed)
+
+
+@arch_params
+def test_verification_with_cutbacks_equals_hf_under_history_processors(arch):
+    """Exact verification cuts rows back; the token taken at a cut must see the history at the cut (a no-repeat
+    n-gram block and a repetition penalty depend on it), at batch 1 and in a padded batch of 6."""
+    m = model(arch)
+    set_method(m, **VERIFY)
+    xs = arch.inputs(6, seed=2)
+    kw = dict(no_repeat_ngram_size=2, repetition_penalty=1.3)
+    m.pop_exit_stats()
+    for x in xs:
+        assert ours(m, x, **kw)[0].tolist() == hf(arch, m, x, **kw)[0].tolist()
+    assert m.pop_exit_stats().rollbacks > 0  # cuts happened
+    ids, mask = pad_batch(arch, m, xs)
+    want = hf(arch, m, ids, mask, **kw)
+    got = ours(m, ids, mask, **kw)
+    assert got.tolist() == want.tolist()
+    set_method(m)
+
+
+@arch_params
+@pytest.mark.parametrize("method", ["calm", "free", "free_wait"])
+def test_batch_rows_equal_each_row_alone_under_processors(arch, method):
+    m = model(arch)
+    cfg = {"calm": dict(CALM, exit_conf_threshold=0.5), "free": dict(FREE, shallow2deep_conf_threshold=0.5),
+           "free_wait": dict(FREE, shallow2deep_conf_threshold=0.5, deep_pass_wait=1.0)}[method]
+    set_method(m, **cfg)
+    xs = arch.inputs(6, seed=3)
+    kw = dict(no_repeat_ngram_size=2, repetition_penalty=1.3, bad_words_ids=[[5]])
+    m.pop_exit_stats()
+    singles = [new_tokens(arch, ours(m, x, **kw), x)[0] for x in xs]
+    assert m.pop_exit_stats().exits > 0
+    ids, mask = pad_batch(arch, m, xs)
+    batch = new_tokens(arch, ours(m, ids, mask, **kw), ids)
+    for b, s in enumerate(singles):
+        assert batch[b][:len(s)] == s
+    st = m.pop_exit_stats()
+    if method == "free_wait":
+        assert st.discarded_tokens > 0  # trial tokens were cut back in the batch
+    set_method(m)
+
+
+class Recorder(BaseStreamer):
+    def __init__(self):
+        self.puts, self.ended = [], False
+
+    def put(self, value):
+        self.puts.append(value.reshape(-1).tolist())
+
+    def end(self):
+        self.ended = True
+
+
+@arch_params
+@pytest.mark.parametrize("method", ["full", "free", "verify", "calm"])
+def test_streamed_tokens_are_final(arch, method):
+    m = model(arch)
+    cfg = {"full": dict(), "free": dict(FREE, shallow2deep_conf_threshold=0.5), "verify": VERIFY,
+           "calm": dict(CALM, exit_conf_threshold=0.5)}[method]
+    set_method(m, **cfg)
+    for x in arch.inputs(3, seed=4):
+        s = Recorder()
+        out = ours(m, x, streamer=s, use_engine=True)[0].tolist()
+        first, rest = s.puts[0], [t for p in s.puts[1:] for t in p]
+        assert first == (x[0].tolist() if not arch.encoder_decoder else [arch.start])
+        assert first + rest == out and s.ended  # append-only: anything streamed and later changed would show here
+        assert len(s.puts) > 2
+    ids, mask = pad_batch(arch, m, arch.inputs(2))
+    with pytest.raises(ValueError, match="batch size 1"):
+        ours(m, ids, mask, streamer=Recorder(), use_engine=True)
+    set_method(m)
+
+
+@arch_params
+def test_return_dict_matches_hf_for_the_full_path(arch):
+    m = model(arch)
+    xs = arch.inputs(3, seed=5)
+    ids, mask = pad_batch(arch, m, xs)
+    kw = dict(return_dict_in_generate=True, output_scores=True, output_logits=True)
+    ref = hf(arch, m, ids, mask, **kw)
+    got = ours(m, ids, mask, use_engine=True, **kw)
+    assert type(got).__mro__[1] is type(ref)
+    assert got.sequences.tolist() == ref.sequences.tolist()
+    assert len(got.scores) == len(ref.scores) == len(got.logits) == len(ref.logits)
+    done = [False] * len(xs)
+    eos = arch.eos
+    for s, (a, b, la, lb) in enumerate(zip(got.scores, ref.scores, got.logits, ref.logits)):
+        assert a.shape == b.shape and la.shape == lb.shape
+        for r in range(len(xs)):
+            if not done[r]:
+                assert torch.allclose(a[r], b[r], atol=1e-4) and torch.allclose(la[r], lb[r], atol=1e-4)
+            done[r] = done[r] or int(ref.sequences[r, ids.shape[1] if not arch.encoder_decoder else 1 + s]) == eos
+    assert got.exit_layers.shape == (len(xs), len(got.scores)) and int(got.exit_layers.max()) == L
+
+
+def test_stop_strings_and_max_time_with_a_tokenizer(tiny_t5):
+    from transformers import AutoTokenizer
+
+    from models import EffT5ForConditionalGeneration
+    tok = AutoTokenizer.from_pretrained(tiny_t5)
+    m = EffT5ForConditionalGeneration.from_pretrained(tiny_t5).eval()
+    x = tok(["summarize: Anna met Ben at the station on Monday."], return_tensors="pt").input_ids
+    plain = m.generate(input_ids=x, max_new_tokens=16)
+    text = tok.decode(plain[0, 1:])
+    stop = text.split()[2] if len(text.split()) > 2 else text[:3]
+    ref = m.generate(input_ids=x, max_new_tokens=16, stop_strings=[stop], tokenizer=tok)
+    for cfg in (dict(), dict(FREE, shallow2deep_conf_threshold=0.5, exact_verification=True)):
+        set_method(m, **cfg)
+        got = m.generate(input_ids=x, max_new_tokens=16, stop_strings=[stop], tokenizer=tok, use_engine=True)
+        assert got.tolist() == ref.tolist()
+        assert got.shape[1] < plain.shape[1]
+        assert m.generate(input_ids=x, max_new_tokens=16, max_time=0.0, use_engine=True).shape[1] == 2
+
+
+def test_custom_processor_and_criteria_see_hf_layout_histories():
+    arch = ALL["llama"]
+    m = model(arch)
+    seen = []
+
+    class Spy(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            seen.append(input_ids.clone())
+            return scores
+
+    ids, mask = pad_batch(arch, m, arch.inputs(2, seed=6))
+    set_method(m, **FREE, shallow2deep_conf_threshold=0.5)
+    out = ours(m, ids, mask, logits_processor=LogitsProcessorList([Spy()]))
+    # every history a row was given is a prefix of that row's final output, in HF's (left-padded) layout
+    for h in seen:
+        assert any(out[b, :h.shape[1]].tolist() == h[b].tolist() for b in range(2))
+    set_method(m)
+
+
+REFUSED_VALUES = {
+    "do_sample": True, "num_beams": 2, "num_beam_groups": 2, "diversity_penalty": 0.5, "num_return_sequences": 2,
+    "constraints": ["c"], "force_words_ids": [[5]], "penalty_alpha": 0.6, "dola_layers": "low", "guidance_scale": 1.5,
+    "watermarking_config": WatermarkingConfig(bias=2.0), "token_healing": True, "prompt_lookup_num_tokens": 3,
+    "max_matching_ngram_size": 2, "assistant_early_exit": 1, "speculation_type": "mtp", "use_mtp": True,
+    "output_attentions": True, "output_hidden_states": True,
+}
+
+
+def test_every_generation_config_field_is_applied_or_refused():
+    fields = set(GenerationConfig().to_dict())
+    groups = [APPLIED, GREEDY_INACTIVE, NO_EFFECT, set(REFUSED)]
+    unclassified = fields - set().union(*groups)
+    assert not unclassified, f"GenerationConfig fields neither applied nor refused: {sorted(unclassified)}"
+    assert sum(len(g) for g in groups) == len(set().union(*groups)), "a field is in two groups"
+    assert set(REFUSED_VALUES) == set(REFUSED)
+    arch = ALL["t5"]
+    m = model(arch)
+    set_method(m, **FREE, shallow2deep_conf_threshold=0.5)
+    x = arch.inputs(1)[0]
+    for k, v in REFUSED_VALUES.items():
+        gc = GenerationConfig(max_new_tokens=4)
+        setattr(gc, k, v)  # as a checkpoint's generation_config.json would carry it
+        with pytest.raises(ValueError, match=k):  # ours, or HF's own validation where it refuses first
+            m.generate(input_ids=x, generation_config=gc)
+    set_method(m)
