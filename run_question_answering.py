@@ -164,7 +164,8 @@ def main(argv=None):
     collator = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
     trainer = EarlyExitSeq2SeqTrainer(model=model, args=training_args, train_dataset=train_ds,
                                       processing_class=tokenizer, data_collator=collator)
-    gen_kwargs = {"max_length": d.val_max_target_length, "num_beams": d.num_beams or training_args.generation_num_beams}
+    gen_kwargs = {"max_length": training_args.generation_max_length or d.val_max_target_length,
+                  "num_beams": d.num_beams or training_args.generation_num_beams}
     results = runner.train_stage(trainer, training_args, last_checkpoint, train_ds) if training_args.do_train else {}
 
     for prefix, examples, feats in (("eval", eval_raw, eval_feats), ("predict", test_raw, test_feats)):

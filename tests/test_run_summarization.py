@@ -273,3 +273,27 @@ def test_other_architectures_train_and_decode_with_free(tmp_path_factory, data, 
     assert res["eval_generate_calls"] == 2 and res["eval_exit_ratio"] > 0  # batches of 4
     preds = (out / "generated_predictions.txt").read_text().split("\n")
     assert len(preds) == 6
+
+
+def test_generation_config_and_length_flags_reach_early_exit_generate(ckpt, data, tmp_path):
+    """--generation_config (processors a released checkpoint ships) and --generation_max_length apply to the exit
+    methods as to HF generate: FREE + exact verification writes the full model's predictions under them."""
+    from transformers import GenerationConfig
+    gc = tmp_path / "gc"
+    GenerationConfig(no_repeat_ngram_size=2, repetition_penalty=1.3, decoder_start_token_id=0, eos_token_id=1,
+                     pad_token_id=0).save_pretrained(gc)
+
+    def predictions(name, *extra):
+        out = tmp_path / name
+        run_summarization.main(argv(ckpt, data, out, "--do_predict", "--generation_max_length", "10", *extra,
+                                    train=False))
+        return (out / "generated_predictions.txt").read_text().split("\n")
+
+    full = predictions("full", "--generation_config", str(gc))
+    verified = predictions("verify", "--generation_config", str(gc), "--use_shallow_deep", "True",
+                           "--shallow_exit_layer", "2", "--shallow2deep_conf_type", "softmax",
+                           "--shallow2deep_conf_threshold", "0.3", "--exact_verification", "True")
+    plain = predictions("plain")
+    assert verified == full
+    assert plain != full  # the generation config changed the output
+    assert max(len(p.split()) for p in full) <= 10

@@ -238,7 +238,9 @@ def run_text_task(task: TextTask, argv=None) -> dict:
         model=model, args=training_args, train_dataset=splits["train"][1], eval_dataset=splits["eval"][1],
         processing_class=tokenizer, data_collator=collator,
         compute_metrics=compute_metrics if training_args.predict_with_generate else None)
-    gen_kwargs = {"max_length": data_args.val_max_target_length,
+    # As in the HF examples: --generation_max_length / --generation_num_beams unless the task's own flags say
+    # otherwise (--generation_config, a file or folder, is loaded by Seq2SeqTrainer into model.generation_config).
+    gen_kwargs = {"max_length": training_args.generation_max_length or data_args.val_max_target_length,
                   "num_beams": data_args.num_beams or training_args.generation_num_beams}
     if decoder_only:  # a causal LM's max_length would count the prompt
         gen_kwargs = {"max_new_tokens": gen_kwargs.pop("max_length"), **gen_kwargs}
