@@ -147,7 +147,7 @@ class Session:
     cross_mask: torch.Tensor | None = None  # additive mask of the encoder's padding
     cross: CrossKV | None = None
     prompts: list | None = None  # decoder-only: each row's prompt tokens
-    first_logits: torch.Tensor | None = None  # decoder-only: (rows, vocab) logits after the prompt
+    first_hidden: torch.Tensor | None = None  # decoder-only: (rows, 1, d) last layer state of each prompt's end
     order: list | None = None  # which rows of the caller's batch the session holds, in order (set by the engine)
 
     def cache_len(self, layer: int, row: int = 0) -> int:
@@ -165,7 +165,7 @@ class Session:
         self.kv.select(keep)
         if self.cross is not None:
             self.cross.select(keep)
-        for name in ("enc", "cross_mask", "first_logits"):
+        for name in ("enc", "cross_mask", "first_hidden"):
             t = getattr(self, name)
             if t is not None:
                 setattr(self, name, t[_on(keep, t)])

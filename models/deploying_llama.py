@@ -2,7 +2,7 @@
 
 Same interface as T5Adapter, with the decoder-only differences (FREE_SPEC.md section 8):
 - `start()` prefills every row's prompt (padding removed: each row's tokens sit at positions 0..) through
-  ALL layers (prefill never exits) in one batched pass; the session holds each row's prompt and the logits
+  ALL layers (prefill never exits) in one batched pass; the session holds each row's prompt and the state
   of its last prompt position; the engine continues from there;
 - RoPE positions are the tokens' TRUE positions, carried by the span; a stale deep layer's span in FREE's
   parallel pass is rotated at the stacked tokens' own positions, not at that layer's cache length or layer 0's;
@@ -49,7 +49,7 @@ class LlamaAdapter:
         for i in range(depth or self.num_layers):
             h = self.layer(sess, i, h, span)
         last = h[torch.arange(len(prompts), device=h.device), (n - 1).to(h.device)]
-        sess.first_logits = self.logits(last[:, None])[:, 0]
+        sess.first_hidden = last[:, None]
         return sess
 
     def span(self, starts, n=1, causal: bool = True) -> Span:

@@ -307,12 +307,19 @@ class Engine:
     decoded alone; FREE's batch schedule adds what it changes: merged deep passes and discarded trial work.
     """
 
-    def __init__(self, adapter, policy: Policy, threshold: ThresholdState | None = None, meta_head=None):
+    def __init__(self, adapter, policy: Policy, threshold: ThresholdState | None = None, meta_head=None,
+                 exit_adapters=None):
         self.ad, self.p = adapter, policy
         self.L = adapter.num_layers
         self.thr = threshold or ThresholdState(policy, None)
         self.meta_head = meta_head
+        self.exit_adapters = dict(exit_adapters or {})  # layer -> trained module in front of the shared head
         self.device = adapter.lm_head.weight.device
+
+    def _head(self, h, layer: int):
+        """Exit logits of layer `layer`'s state: through its trained exit adapter, if any, then the shared head."""
+        a = self.exit_adapters.get(layer)
+        return self.ad.logits(a(h) if a is not None else h)
 
     # ---- confidence -------------------------------------------------------------------------------
     def _confidence(self, h, logits, h_prev=None) -> torch.Tensor:
@@ -352,7 +359,7 @@ class Engine:
         tok, pos = self._inputs(batch)
         span = self.ad.span(pos)
         h = self._layers(sess, self.ad.embed(tok, span), span, range(depth), st)
-        logits = self.ad.logits(h)[:, -1]
+        logits = self._head(h, depth)[:, -1]
         ys, proc = self.rules.choose(batch, logits)
         for j, (r, y) in enumerate(zip(batch, ys)):
             self._emit(r, logits[j], proc[j], TokenRecord(depth), y)
@@ -373,12 +380,12 @@ class Engine:
             if i >= p.min_layer:
                 idx = live.nonzero()[:, 0]
                 di = idx.to(h.device)
-                logits = self.ad.logits(h[di]) if skip_conf.needs_logits(p.conf_type) else None
+                logits = self._head(h[di], i) if skip_conf.needs_logits(p.conf_type) else None
                 c = self._confidence(h[di], logits, h_prev[di] if h_prev is not None else None)
                 out = c > thr[idx]
                 if bool(out.any()):
                     o = out.nonzero()[:, 0]
-                    logits = logits[o.to(h.device)] if logits is not None else self.ad.logits(h[di[o.to(h.device)]])
+                    logits = logits[o.to(h.device)] if logits is not None else self._head(h[di[o.to(h.device)]], i)
                     gone = idx[o].tolist()
                     ys, proc = self.rules.choose([batch[b] for b in gone], logits[:, -1])
                     for q, (b, y) in enumerate(zip(gone, ys)):
@@ -399,7 +406,7 @@ class Engine:
         st.sequential_layers += L * int(live.sum())
         st.block_tokens += L * int(live.sum())
         idx = live.nonzero()[:, 0]
-        logits = self.ad.logits(h[idx.to(h.device)])[:, -1]
+        logits = self._head(h[idx.to(h.device)], L)[:, -1]
         climbed = idx.tolist()
         ys, proc = self.rules.choose([batch[b] for b in climbed], logits)
         for q, (b, y) in enumerate(zip(climbed, ys)):
@@ -424,7 +431,7 @@ class Engine:
             tok, pos = self._inputs(batch)
             span = self.ad.span(pos, torch.tensor(ready, dtype=torch.long))
             h = self._layers(sess, self.ad.embed(tok, span), span, range(S), st)
-            logits = self.ad.logits(h)[:, -1]
+            logits = self._head(h, S)[:, -1]
             c = self._confidence(h, logits[:, None]).tolist()
             go = [j for j in range(len(batch)) if ready[j]]
             ys, proc = self.rules.choose([batch[j] for j in go], logits if len(go) == len(batch) else logits[go])
@@ -489,7 +496,7 @@ class Engine:
         if where:
             rows = torch.tensor([j for j, _ in where], device=X.device)
             cols = torch.tensor([i for _, i in where], device=X.device)
-            at = dict(zip(where, self.ad.logits(X[rows, cols][:, None])[:, 0]))
+            at = dict(zip(where, self._head(X[rows, cols][:, None], L)[:, 0]))
         for j in due:
             self._settle(sess, j, batch[j], items[j], len(items[j]) - len(run[j]), at, st)
 
@@ -580,7 +587,7 @@ class Engine:
         The adapter's session says what is already decoded: an encoder-decoder starts every row from
         [start_token] with empty decoder caches (its encoder output may be given); a decoder-only model has run
         each prompt through every layer (prefill never exits; static exiting is a truncated model, so its prefill
-        stops at k) and hands over the prompts and the logits of their last positions. That first token is counted
+        stops at k) and hands over the prompts and the states of their last positions. That first token is counted
         like a decoding step over `depth` layers; the rest of the prompt, like an encoder, is not counted.
         `eos` is one end-token id or several; `processors` / `criteria` are HF's lists (see Rules); a streamer
         (batch size 1) gets each token once it is final.
@@ -598,13 +605,14 @@ class Engine:
             r.stop, r.streamed = max_new_tokens <= 0, r.prompt_len
         if self.p.method == "free":  # the adaptive threshold is refit between batches, fixed within one
             st.thresholds.extend([self.thr.new_sequence()] * B)
-        if sess.first_logits is not None and max_new_tokens > 0:
-            ys, proc = self.rules.choose(rows, sess.first_logits)
+        if sess.first_hidden is not None and max_new_tokens > 0:
+            first = self._head(sess.first_hidden, depth)[:, 0]
+            ys, proc = self.rules.choose(rows, first)
             for b, r in enumerate(rows):
                 st.steps += 1
                 st.sequential_layers += depth
                 st.block_tokens += depth
-                self._emit(r, sess.first_logits[b], proc[b], TokenRecord(depth), ys[b])
+                self._emit(r, first[b], proc[b], TokenRecord(depth), ys[b])
         active = list(range(B))  # unfinished rows, in the session's order
         while True:
             if streamer is not None:

@@ -153,6 +153,11 @@ class EarlyExitGenerationMixin:
         adapter = self.adapter_cls(self)
         return policy_from_config(self.config, adapter.num_layers, self._has_trained_meta_head())
 
+    def exit_adapter_map(self) -> dict:
+        """{layer: trained exit adapter} (see modeling_common.ExitAdapter); empty without any."""
+        mods = getattr(self, "exit_adapters", None) or {}
+        return {int(k): m for k, m in mods.items()}
+
     def _has_trained_meta_head(self) -> bool:
         return hasattr(self, "cm_head") and bool(getattr(self.config, "meta_head_trained", False))
 
@@ -190,7 +195,8 @@ class EarlyExitGenerationMixin:
             kwargs["stopping_criteria"] = StoppingCriteriaList(
                 [*(kwargs.get("stopping_criteria") or []), StopStringCriteria(tokenizer, gc.stop_strings)])
             kwargs["stop_strings"] = None
-        engine = Engine(self.adapter_cls(self), policy, self._threshold(policy), getattr(self, "cm_head", None))
+        engine = Engine(self.adapter_cls(self), policy, self._threshold(policy), getattr(self, "cm_head", None),
+                        self.exit_adapter_map())
 
         def decode(model, input_ids, logits_processor, stopping_criteria, generation_config, **model_kwargs):
             # HF hands over the decoder input ([start] per row) or the (padded) prompt, and its prepared lists.

@@ -28,7 +28,7 @@ from transformers import initialization as init
 from models.generation import EarlyExitGenerationMixin
 from util import losses
 
-EXIT_MODULES = ("cm_head", "layer_transformation")
+EXIT_MODULES = ("cm_head", "layer_transformation", "exit_adapters")
 
 
 class MetaHead(nn.Sequential):
@@ -36,6 +36,28 @@ class MetaHead(nn.Sequential):
 
     def __init__(self, d_model: int):
         super().__init__(nn.Linear(d_model, d_model), nn.ReLU(), nn.Linear(d_model, 2))
+
+
+class ExitAdapter(nn.Module):
+    """A trained exit for someone else's checkpoint: h + up(silu(down(h))) in front of the shared final norm and LM
+    head (rank None: h + W h, a full linear map). The residual branch starts at zero, so an untrained adapter is
+    the shared exit itself; the backbone is never changed, so every lossless mode stays identical to it."""
+
+    def __init__(self, d_model: int, rank: int | None = None):
+        super().__init__()
+        if rank is None:
+            self.down, self.up = None, nn.Linear(d_model, d_model)
+        else:
+            self.down, self.up = nn.Linear(d_model, rank), nn.Linear(rank, d_model)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.up(h if self.down is None else nn.functional.silu(self.down(h)))
+
+
+def exit_adapter_layers(config) -> list[int]:
+    return [int(x) for x in (getattr(config, "exit_adapter_layers", None) or [])]
 
 
 def wants_meta_head(config) -> bool:
@@ -61,6 +83,9 @@ class EarlyExitModelMixin(EarlyExitGenerationMixin):
             self.layer_transformation = nn.Linear(d, d)
         if wants_meta_head(config):
             self.cm_head = MetaHead(d)
+        if exit_adapter_layers(config):
+            rank = getattr(config, "exit_adapter_rank", None)
+            self.exit_adapters = nn.ModuleDict({str(i): ExitAdapter(d, rank) for i in exit_adapter_layers(config)})
         self._init_exit_modules()
 
     @property
@@ -82,6 +107,10 @@ class EarlyExitModelMixin(EarlyExitGenerationMixin):
         if module is getattr(self, "layer_transformation", None):
             init.eye_(module.weight)
             init.zeros_(module.bias)
+        for a in (getattr(self, "exit_adapters", None) or {}).values():
+            if module is a.up:  # the residual branch starts at zero: an untrained adapter is the shared exit
+                init.zeros_(module.weight)
+                init.zeros_(module.bias)
 
     @property
     def num_decoder_layers(self) -> int:
