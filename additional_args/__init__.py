@@ -290,10 +290,10 @@ def validate_exit_settings(s: dict, num_decoder_layers: int, training: bool = Fa
             raise ValueError("--train_meta_cm_head needs --output_hidden_states_decoder True")
         if training and loss is not None:
             raise ValueError("--train_meta_cm_head trains the head alone: drop --intermediate_loss_fn")
-    for name in ("shallow_exit_layer", "static_exit_layer", "exit_min_layer"):
-        k = s[name]
-        if k is not None and not 1 <= k <= L - 1:
-            raise ValueError(f"--{name} {k} is outside 1..{L - 1} (the decoder has {L} layers)")
+    for name, top in (("shallow_exit_layer", L - 1), ("static_exit_layer", L), ("exit_min_layer", L - 1)):
+        k = s[name]  # static_exit_layer L is the full depth, as in the published code
+        if k is not None and not 1 <= k <= top:
+            raise ValueError(f"--{name} {k} is outside 1..{top} (the decoder has {L} layers)")
     for name in ("exit_conf_threshold", "shallow2deep_conf_threshold"):
         if not 0.0 <= s[name] <= 1.0:
             raise ValueError(f"--{name} {s[name]} is outside [0, 1]")
@@ -307,6 +307,16 @@ def validate_exit_settings(s: dict, num_decoder_layers: int, training: bool = Fa
     if s["use_shallow_deep"]:
         if s["shallow_exit_layer"] is None:
             raise ValueError("--use_shallow_deep needs --shallow_exit_layer")
+        if not training and s["shallow2deep_conf_type"] is None:
+            raise ValueError("--use_shallow_deep needs --shallow2deep_conf_type (softmax, softmax_max, state or meta)")
+        if s["shallow2deep_conf_type"] == "state":
+            raise ValueError("--shallow2deep_conf_type state compares consecutive layers; FREE checks once at S: use "
+                             "softmax or meta")
+    if s["use_early_exit"] and not training and s["exit_conf_type"] is None:
+        raise ValueError("--use_early_exit needs --exit_conf_type (softmax, softmax_max, state or meta)")
+    if not s["parallel_gen_token"] and not s["copy_skipped_hidden_states"]:
+        raise ValueError("--parallel_gen_token False needs --copy_skipped_hidden_states True (deep K/V must come from "
+                         "somewhere)")
     methods = [m for m, on in (("--static_exit_layer", s["static_exit_layer"] is not None),
                                ("--use_early_exit", s["use_early_exit"]),
                                ("--use_shallow_deep", s["use_shallow_deep"])) if on]
@@ -320,8 +330,9 @@ def validate_exit_settings(s: dict, num_decoder_layers: int, training: bool = Fa
         raise ValueError("--adapt_grid_min/--adapt_grid_max/--adapt_grid_points must span [0, 1] with >= 2 points")
     if not 0.0 <= s["deep_pass_wait"] <= 1.0:
         raise ValueError(f"--deep_pass_wait {s['deep_pass_wait']} is outside [0, 1]")
-    if s["exact_verification"] and s["copy_skipped_hidden_states"]:
-        raise ValueError("--exact_verification needs the parallel pass: drop --copy_skipped_hidden_states")
+    if s["exact_verification"] and (s["copy_skipped_hidden_states"] or not s["parallel_causal_mask"]):
+        raise ValueError("--exact_verification needs the causal parallel pass: drop --copy_skipped_hidden_states / "
+                         "--parallel_causal_mask False")
     if s["use_adapt_threshold"] and not s["use_shallow_deep"] and not training:
         raise ValueError("--use_adapt_threshold applies to FREE: add --use_shallow_deep True")
 

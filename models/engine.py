@@ -28,7 +28,7 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
-from additional_args import EXIT_DEFAULTS
+from additional_args import EXIT_DEFAULTS, validate_exit_settings
 from util import skip_conf
 from util.bmm import BetaMixtureThreshold
 
@@ -58,60 +58,29 @@ def _setting(cfg, key):
 
 
 def policy_from_config(cfg, num_layers: int, has_meta_head: bool) -> Policy:
-    """The decoding policy a config describes; ValueError for settings that cannot decode."""
-    g = partial(_setting, cfg)
-    static, calm, free = g("static_exit_layer"), g("use_early_exit"), g("use_shallow_deep")
-    chosen = [n for n, on in (("static", static is not None), ("calm", calm), ("free", free)) if on]
-    if len(chosen) > 1:
-        raise ValueError(f"Choose one decoding method, got {' and '.join(chosen)}")
-    method = chosen[0] if chosen else "full"
-    p = Policy(method=method)
-    if method == "static":
-        if not 1 <= static <= num_layers:
-            raise ValueError(f"static_exit_layer {static} is outside 1..{num_layers}")
-        p.static_layer = static
-    elif method == "calm":
-        p.conf_type = g("exit_conf_type")
-        if p.conf_type is None:
-            raise ValueError("--use_early_exit needs --exit_conf_type (softmax, softmax_max, state or meta)")
-        p.threshold = g("exit_conf_threshold")
-        p.min_layer = max(1, g("exit_min_layer") or 1)
-        if p.min_layer >= num_layers:
-            raise ValueError(f"exit_min_layer {p.min_layer} leaves no layer to exit at (decoder has {num_layers})")
-        p.position_temp = g("exit_position_temp")
-        p.decay_variant = g("exit_decay_variant")
-        p.max_answer_length = g("max_answer_length")
+    """The decoding policy a config describes; ValueError for settings that cannot decode (the same checker as
+    the command line's, so a value is accepted or refused alike from flags, code or a checkpoint)."""
+    s = {k: _setting(cfg, k) for k in EXIT_DEFAULTS}
+    validate_exit_settings(s, num_layers)
+    static, calm, free = s["static_exit_layer"], s["use_early_exit"], s["use_shallow_deep"]
+    method = "static" if static is not None else "calm" if calm else "free" if free else "full"
+    if method == "static" and static == num_layers:
+        method, static = "full", None  # every layer: the full model
+    p = Policy(method=method, static_layer=static)
+    if method == "calm":
+        p.conf_type, p.threshold = s["exit_conf_type"], s["exit_conf_threshold"]
+        p.min_layer = max(1, s["exit_min_layer"] or 1)
+        p.position_temp, p.decay_variant = s["exit_position_temp"], s["exit_decay_variant"]
+        p.max_answer_length = getattr(cfg, "max_answer_length", None)
     elif method == "free":
-        S = g("shallow_exit_layer")
-        if S is None or not 1 <= S < num_layers:
-            raise ValueError(f"shallow_exit_layer {S} must be in 1..{num_layers - 1}")
-        p.shallow_layer, p.conf_type = S, g("shallow2deep_conf_type")
-        if p.conf_type is None:
-            raise ValueError("--use_shallow_deep needs --shallow2deep_conf_type (softmax, softmax_max, state or meta)")
-        if p.conf_type == "state":
-            raise ValueError("'state' compares consecutive layers; FREE checks once at S: use softmax or meta")
-        p.threshold = g("shallow2deep_conf_threshold")
-        p.copy_skipped = g("copy_skipped_hidden_states")
-        p.causal = g("parallel_causal_mask")
-        p.rollback = g("rollback_conf_threshold")
-        p.verify = g("exact_verification")
-        p.adapt = g("use_adapt_threshold")
-        p.wait = g("deep_pass_wait")
-        if not 0.0 <= p.wait <= 1.0:
-            raise ValueError(f"deep_pass_wait {p.wait} is outside [0, 1]")
-        if not g("parallel_gen_token") and not p.copy_skipped:
-            raise ValueError("parallel_gen_token False needs copy_skipped_hidden_states True (deep K/V must come "
-                             "from somewhere)")
-        if (p.verify or p.rollback is not None) and (p.copy_skipped or not p.causal):
-            raise ValueError("exact_verification / rollback need the causal parallel pass (no copying)")
-    if p.conf_type is not None:
-        if not 0.0 <= p.threshold <= 1.0:
-            raise ValueError(f"confidence threshold {p.threshold} is outside [0, 1]")
-        if p.conf_type not in skip_conf.CONF_TYPES:
-            raise ValueError(f"confidence type {p.conf_type!r} is not one of {skip_conf.CONF_TYPES}")
-        if p.conf_type == "meta" and not has_meta_head:
-            raise ValueError("confidence 'meta' needs a trained meta head: this checkpoint has none; train it with "
-                             "--train_meta_cm_head True")
+        p.shallow_layer, p.conf_type = s["shallow_exit_layer"], s["shallow2deep_conf_type"]
+        p.threshold = s["shallow2deep_conf_threshold"]
+        p.copy_skipped, p.causal = s["copy_skipped_hidden_states"], s["parallel_causal_mask"]
+        p.rollback, p.verify = s["rollback_conf_threshold"], s["exact_verification"]
+        p.adapt, p.wait = s["use_adapt_threshold"], s["deep_pass_wait"]
+    if p.conf_type == "meta" and not has_meta_head:
+        raise ValueError("confidence 'meta' needs a trained meta head: this checkpoint has none; train it with "
+                         "--train_meta_cm_head True")
     return p
 
 

@@ -180,6 +180,7 @@ def run(a, d: SimpleNamespace, batch_size: int) -> dict:
         if "full" in texts_of:
             r["agreement_with_full"] = round(sum(x == y for x, y in zip(texts_of[name], texts_of["full"])) / len(refs), 4)
             r["quality_vs_full"] = round(r["quality"] / max(results["full"]["quality"], 1e-9), 4)
+            r["quality_of_full_outputs"] = round(score(a, texts_of[name], texts_of["full"]), 2)  # full's own as refs
         if base:
             r["speedup_vs_hf"] = round(base / r["time_s"], 3)
             r["ideal_speedup"] = round(L / r["avg_layers_per_token"], 3)
@@ -213,6 +214,8 @@ def auc_by_family(results) -> dict:
     for r in results.values():
         if r["family"] in ("static", "calm", "free", "free_verify", "free_adaptive"):
             pts.setdefault(r["family"], []).append((r["speedup_vs_hf"], r["quality_vs_full"]))
+    if not pts:
+        return {}
     lo = full["speedup_vs_hf"]
 
     def area(p, hi, steps=400):
@@ -234,12 +237,12 @@ def auc_by_family(results) -> dict:
 def markdown(res) -> str:
     q = "BLEU" if res["task"] == "translation" else "ROUGE-L"
     lines = [f"| method | {q} | vs full | layers/token | layer-FLOPs/token | time (s) | tokens/s | speedup vs HF | "
-             "ideal | efficiency | same as full |", "|" + "---|" * 11]
+             "ideal | efficiency | same as full | vs full's outputs |", "|" + "---|" * 12]
     for name, r in res["methods"].items():
         lines.append(f"| {name} | {r['quality']:.2f} | {r.get('quality_vs_full', '-')} | {r['avg_layers_per_token']:.2f} | "
                      f"{r['layer_flops_per_token']:.2f} | {r['time_s']:.2f} | {r['tokens_per_s']:.0f} | "
                      f"{r.get('speedup_vs_hf', '-')} | {r.get('ideal_speedup', '-')} | {r.get('efficiency', '-')} | "
-                     f"{r.get('agreement_with_full', '-')} |")
+                     f"{r.get('agreement_with_full', '-')} | {r.get('quality_of_full_outputs', '-')} |")
     if res.get("auc"):
         auc = res["auc"]
         lines += ["", f"Quality-speed area, common range {auc['common_range']} (mean relative quality): "

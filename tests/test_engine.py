@@ -270,3 +270,29 @@ def test_padded_batch_rows_decode_like_single_rows():
     batch = m.generate(input_ids=ids, attention_mask=mask, max_new_tokens=NEW)
     for i, s in enumerate(singles):
         assert batch[i, :len(s)].tolist() == s.tolist()
+
+
+def test_one_checker_for_exit_settings_in_flags_and_configs():
+    """The command line and a config (set in code or loaded) accept and refuse the same values with the same
+    message; static_exit_layer = L is the full depth, as published."""
+    import copy
+
+    from additional_args import AdditionalArguments, update_config
+    m = make_model()
+    x = inputs(1)[0]
+    set_method(m, static_exit_layer=L)
+    assert m.exit_policy().method == "full"
+    assert torch.equal(m.generate(input_ids=x, max_new_tokens=NEW, use_engine=True), hf_greedy(m, x))
+    update_config(copy.deepcopy(m.config), AdditionalArguments(static_exit_layer=L))
+    for cfg, match in ((dict(static_exit_layer=L + 1), f"static_exit_layer {L + 1} is outside 1..{L}"),
+                       (dict(static_exit_layer=0), f"static_exit_layer 0 is outside 1..{L}"),
+                       (dict(FREE, shallow_exit_layer=L), f"shallow_exit_layer {L} is outside 1..{L - 1}"),
+                       (dict(CALM, exit_conf_threshold=1.5), r"exit_conf_threshold 1.5 is outside \[0, 1\]"),
+                       (dict(FREE, shallow2deep_conf_type="state"), "state compares consecutive layers")):
+        set_method(m, **cfg)
+        with pytest.raises(ValueError, match=match):
+            m.generate(input_ids=x, max_new_tokens=4)
+        for k in cfg:
+            setattr(m.config, k, None)
+        with pytest.raises(ValueError, match=match):
+            update_config(copy.deepcopy(m.config), AdditionalArguments(**cfg))
