@@ -39,8 +39,8 @@ class MetaHead(nn.Sequential):
 
 
 class ExitAdapter(nn.Module):
-    """A trained exit for someone else's checkpoint: h + up(silu(down(h))) in front of the shared final norm and LM
-    head (rank None: h + W h, a full linear map). The residual branch starts at zero, so an untrained adapter is
+    """A trained exit for someone else's checkpoint: h + r up(silu(down(h / r))), r = RMS(h), in front of the shared
+    final norm and LM head (rank None: a full linear map instead of the bottleneck). The residual branch starts at zero, so an untrained adapter is
     the shared exit itself; the backbone is never changed, so every lossless mode stays identical to it."""
 
     def __init__(self, d_model: int, rank: int | None = None):
@@ -53,7 +53,11 @@ class ExitAdapter(nn.Module):
         nn.init.zeros_(self.up.bias)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return h + self.up(h if self.down is None else nn.functional.silu(self.down(h)))
+        # Scale-equivariant: the branch reads the state at unit RMS and writes at the state's RMS, so it sees
+        # intermediate residual streams (whose norms grow with depth) on the scale the final norm gives them.
+        rms = h.float().pow(2).mean(-1, keepdim=True).add(1e-6).sqrt().to(h.dtype)
+        x = h / rms
+        return h + rms * self.up(x if self.down is None else nn.functional.silu(self.down(x)))
 
 
 def exit_adapter_layers(config) -> list[int]:

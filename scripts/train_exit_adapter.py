@@ -84,9 +84,9 @@ def self_generate(model, prompt_ids, pad: int, max_new: int, batch: int):
 
 
 @torch.no_grad()
-def collect(model, seqs, layers, pad: int, batch: int):
-    """Per layer, the layer's raw output at every answer position (the state the exit sees), and the full model's
-    final normalised state there (its logits are the teacher)."""
+def collect(model, seqs, layers, pad: int, batch: int, prompts: bool = False):
+    """Per layer, the layer's raw output at every answer position (the state the exit sees; with `prompts`, at the
+    prompt's positions too), and the full model's final normalised state there (its logits are the teacher)."""
     hs = {i: [] for i in layers}
     final = []
     for i in range(0, len(seqs), batch):
@@ -96,7 +96,7 @@ def collect(model, seqs, layers, pad: int, batch: int):
         mask = torch.tensor([[1] * len(s) + [0] * (T - len(s)) for s, _ in chunk])
         out = model.model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
         # a state at position t predicts token t + 1: the answer's tokens are predicted from start - 1 .. len - 2
-        sel = [(b, t) for b, (s, a) in enumerate(chunk) for t in range(a - 1, len(s) - 1)]
+        sel = [(b, t) for b, (s, a) in enumerate(chunk) for t in range(0 if prompts else a - 1, len(s) - 1)]
         rows, cols = torch.tensor([b for b, _ in sel]), torch.tensor([t for _, t in sel])
         for j in layers:
             hs[j].append(out.hidden_states[j][rows, cols])
@@ -141,7 +141,7 @@ def train_adapter(model, adapter, h, teacher_h, steps: int, lr: float, batch: in
         loss.backward()
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     return losses
 
 
@@ -160,6 +160,8 @@ def main(argv=None):
     ap.add_argument("--batch_positions", type=int, default=256)
     ap.add_argument("--gen_batch", type=int, default=8)
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.5, 0.7, 0.8, 0.9])
+    ap.add_argument("--train_on_prompts", action="store_true",
+                    help="also distil at the prompts' positions (more data; the exit is only used on answers)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no_save", action="store_true", help="measure only")
     args = ap.parse_args(argv)
@@ -185,7 +187,7 @@ def main(argv=None):
     eval_s = self_generate(model, eval_p, pad, args.max_new_tokens, args.gen_batch)
     report["generate_seconds"] = round(time.time() - t, 1)
     t = time.time()
-    H, teacher = collect(model, train_s, args.layers, pad, args.gen_batch)
+    H, teacher = collect(model, train_s, args.layers, pad, args.gen_batch, args.train_on_prompts)
     He, teacher_e = collect(model, eval_s, args.layers, pad, args.gen_batch)
     top_e = torch.cat([model.lm_head(teacher_e[i:i + 512]).argmax(-1) for i in range(0, len(teacher_e), 512)])
     report.update(collect_seconds=round(time.time() - t, 1), train_positions=len(teacher), eval_positions=len(top_e))

@@ -211,3 +211,84 @@ def test_benchmark_builds_chat_prompts(smollm2_dir, tmp_path, monkeypatch):
     d = seen["d"]
     assert d.ids == [chat_prompt_ids(d.tok, DEFAULT_SUMMARY_INSTRUCTION, rows[0]["dialogue"])]  # no "summarize: "
     assert res["methods"]["hf_generate"]["agreement_with_full"] == 1.0
+
+
+def _set(model, **kw):
+    for k in ("static_exit_layer", "use_early_exit", "use_shallow_deep", "exact_verification"):
+        setattr(model.config, k, None)
+    model.config.update(kw)
+    model.reset_exit_state()
+
+
+FREE_VERIFY = dict(use_shallow_deep=True, shallow_exit_layer=10, shallow2deep_conf_type="softmax",
+                   shallow2deep_conf_threshold=0.3, exact_verification=True)
+
+
+@pytest.fixture(scope="session")
+def trained_adapter(smollm2_dir, tmp_path_factory):
+    """scripts/train_exit_adapter.py, a few steps on a handful of prompts (the script's path, not its quality)."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from train_exit_adapter import main
+
+    out = str(tmp_path_factory.mktemp("exit_adapter"))
+    report = main(["--model_name_or_path", smollm2_dir, "--out_dir", out, "--layers", "10", "--rank", "64",
+                   "--num_prompts", "3", "--num_eval_prompts", "3", "--max_new_tokens", "8", "--steps", "6",
+                   "--tasks", "summarize", "translate", "--batch_positions", "16"])
+    return out, report
+
+
+def test_adapter_training_leaves_the_backbone_bit_identical(smollm2_dir, trained_adapter, eff):
+    out, report = trained_adapter
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from train_exit_adapter import backbone_hash
+
+    trained = EffLlamaForCausalLM.from_pretrained(out).eval()
+    assert report["backbone_sha256"] == backbone_hash(eff) == backbone_hash(trained)
+    assert trained.config.exit_adapter_layers == [10] and trained.config.exit_adapter_rank == 64
+    up = trained.exit_adapters["10"].up.weight
+    assert float(up.abs().sum()) > 0  # trained, not the zero start
+    assert report["layer_10"]["loss_last"] < report["layer_10"]["loss_first"]
+
+
+def test_exit_adapter_round_trip_and_verification_equals_hf(trained_adapter, tok, prompts, hf_outputs, tmp_path):
+    """Saved and reloaded, the adapter is the same and decodes the same; FREE + exact verification through it, with
+    exits happening, gives HF generate's output on the unmodified model."""
+    out, _ = trained_adapter
+    m = EffLlamaForCausalLM.from_pretrained(out).eval()
+    m.save_pretrained(tmp_path / "again")
+    again = EffLlamaForCausalLM.from_pretrained(tmp_path / "again").eval()
+    for (k1, a), (k2, b) in zip(m.exit_adapters.state_dict().items(), again.exit_adapters.state_dict().items()):
+        assert k1 == k2 and torch.equal(a, b)
+    _set(m, **FREE_VERIFY)
+    m.pop_exit_stats()
+    for k, p in prompts.items():
+        got = m.generate(torch.tensor([p]), max_new_tokens=NEW_TOKENS)
+        assert got[0].tolist() == hf_outputs[k]
+    assert m.pop_exit_stats().exits > 0
+    lossy = dict(FREE_VERIFY, exact_verification=False, shallow2deep_conf_threshold=0.0)  # every token exits at 10
+    _set(m, **lossy)
+    _set(again, **lossy)
+    p = torch.tensor([prompts["story"]])
+    assert torch.equal(m.generate(p, max_new_tokens=8), again.generate(p, max_new_tokens=8))
+    m.exit_adapters["10"].up.weight.data.zero_()
+    m.exit_adapters["10"].up.bias.data.zero_()
+    assert not torch.equal(m.generate(p, max_new_tokens=8), again.generate(p, max_new_tokens=8))  # it is applied
+
+
+def test_verification_with_exits_and_a_batch_of_four_chat_prompts(eff, tok, prompts, hf_outputs):
+    """The unmodified model: FREE + exact verification == HF generate with exits happening; a left-padded batch of 4
+    chat prompts == each prompt alone (FREE, lossy)."""
+    _set(eff, **FREE_VERIFY)
+    eff.pop_exit_stats()
+    for k, p in prompts.items():
+        assert eff.generate(torch.tensor([p]), max_new_tokens=NEW_TOKENS)[0].tolist() == hf_outputs[k]
+    assert eff.pop_exit_stats().exits > 0
+    _set(eff, **dict(FREE_VERIFY, exact_verification=False, shallow2deep_conf_threshold=0.5))
+    texts = [QUESTION, "Name three colours.", "Translate 'guten Morgen' to English.", STORY]
+    ps = [chat_prompt_ids(tok, None, t) for t in texts]
+    alone = [eff.generate(torch.tensor([p]), max_new_tokens=12)[0, len(p):].tolist() for p in ps]
+    batch = tok.pad({"input_ids": ps}, return_tensors="pt")
+    out = eff.generate(**batch, max_new_tokens=12)[:, batch["input_ids"].shape[1]:].tolist()
+    for a, b in zip(alone, out):
+        assert b[:len(a)] == a and all(t == tok.pad_token_id for t in b[len(a):])
+    _set(eff)
