@@ -106,7 +106,8 @@ class DecodeStats:
     exits: int = 0
     parallel_passes: int = 0
     parallel_tokens: int = 0
-    rollbacks: int = 0
+    rollbacks: int = 0  # exited tokens the deep layers rejected (verification) or rolled back
+    checked: int = 0  # exited tokens the deep layers checked (verification)
     rolled_back_tokens: int = 0
     discarded_tokens: int = 0  # FREE in a batch: tokens decoded past a deep-layer token that the deep pass changed
     thresholds: list = field(default_factory=list)
@@ -131,6 +132,7 @@ class DecodeStats:
             "parallel_passes": self.parallel_passes,
             "parallel_tokens": self.parallel_tokens,
             "rollbacks": self.rollbacks,
+            "checked": self.checked,  # acceptance rate of verified exits: 1 - rollbacks / checked
             "rolled_back_tokens": self.rolled_back_tokens,
             "discarded_tokens": self.discarded_tokens,
             "generated_tokens": self.tokens,
@@ -177,8 +179,9 @@ class Rules:
     the row. Exit decisions never see processed logits: confidence is measured on the raw exit logits.
     """
 
-    def __init__(self, batch_size: int = 1, max_new_tokens: int = 20, eos=None, processors=None, criteria=None):
-        self.B, self.max_new = batch_size, max_new_tokens
+    def __init__(self, batch_size: int = 1, max_new_tokens: int = 20, eos=None, processors=None, criteria=None,
+                 sample: bool = False):
+        self.B, self.max_new, self.sample = batch_size, max_new_tokens, sample
         self.eos = frozenset([eos] if isinstance(eos, int) else eos or ())
         self.proc = processors if processors else None
         self.criteria = criteria if criteria else None
@@ -192,8 +195,19 @@ class Rules:
     def choose(self, rows, logits, upto=None):
         """(tokens, processed logits) for rows whose raw logits are `logits` (n, V); `upto[q]`: choose the token at
         index upto[q] of rows[q].tokens (default: the next one)."""
+        P = self.process(rows, logits, upto)
+        return self.pick(P), P
+
+    def pick(self, processed) -> list:
+        """Greedy: the argmax; sampling: a draw from the softmax of the processed (warped) logits, as HF draws."""
+        if self.sample:
+            return torch.multinomial(F.softmax(processed, dim=-1), num_samples=1)[:, 0].tolist()
+        return processed.argmax(-1).tolist()
+
+    def process(self, rows, logits, upto=None):
+        """The processed logits (see choose)."""
         if self.proc is None:
-            return logits.argmax(-1).tolist(), logits
+            return logits
         out = torch.empty_like(logits)
         groups = {}
         for q, r in enumerate(rows):
@@ -207,7 +221,7 @@ class Rules:
             P = self.proc(self._tensor([rows[q] for q in qs], [h for _, h in qh], logits), S)
             for q in qs:
                 out[q] = P[rows[q].b]
-        return out.argmax(-1).tolist(), out
+        return out
 
     def stops(self, r) -> bool:
         """Whether row r ends after its last token (HF's criteria: length, end tokens, stop strings, time, ...)."""
@@ -485,14 +499,18 @@ class Engine:
             dl = at.get((j, i - copied))
             if dl is None:  # an exited token nothing checks
                 continue
-            (y,), (pl,) = self.rules.choose([r], dl[None], [t])
+            pl = self.rules.process([r], dl[None], [t])[0]
+            x, q = r.tokens[t], r.scores[t - r.prompt_len]  # the emitted token and what it was chosen from
             if p.adapt:  # did the shallow exit choose what the deep layers choose?
-                self.thr.bmm.add([it.conf], [r.tokens[t] == y])
-            if it.deep or p.verify:
-                changed = y != r.tokens[t]
+                self.thr.bmm.add([it.conf], [int(q.argmax()) == int(pl.argmax())])
+            if it.deep or p.verify:  # the deep layers decide: greedy agreement, or speculative sampling's test
+                st.checked += not it.deep
+                y = accept_or_resample(pl, q, x) if self.rules.sample else int(pl.argmax())
+                changed = y != x
             elif p.rollback is not None:
-                ce = F.cross_entropy(dl[None].float(), torch.tensor([r.tokens[t]], device=dl.device))
+                ce = F.cross_entropy(dl[None].float(), torch.tensor([x], device=dl.device))
                 changed = bool(ce > p.rollback)
+                y = self.rules.pick(pl[None])[0] if changed else x
             else:
                 changed = False
             if changed:
@@ -550,7 +568,7 @@ class Engine:
 
     @torch.no_grad()
     def run(self, input_ids, attention_mask, start_token: int, max_new_tokens: int, eos, st: DecodeStats,
-            processors=None, criteria=None, encoder_out=None, streamer=None):
+            processors=None, criteria=None, encoder_out=None, streamer=None, sample: bool = False):
         """Decode a (padded) batch; returns its rows and the session (holding the rows in `sess.order`).
 
         The adapter's session says what is already decoded: an encoder-decoder starts every row from
@@ -562,7 +580,7 @@ class Engine:
         (batch size 1) gets each token once it is final.
         """
         B = input_ids.shape[0]
-        self.rules = Rules(B, max_new_tokens, eos, processors, criteria)
+        self.rules = Rules(B, max_new_tokens, eos, processors, criteria, sample)
         depth = self.p.static_layer if self.p.method == "static" else self.L
         sess = self.ad.start(input_ids, attention_mask, depth=depth, **({"enc": encoder_out} if encoder_out is not None
                                                                           else {}))
@@ -614,6 +632,18 @@ class Engine:
         st = DecodeStats(num_layers=self.L)
         rows, _ = self.run(input_ids, attention_mask, start_token, max_new_tokens, eos, st)
         return [r.tokens[r.prompt_len:] for r in rows], st
+
+
+def accept_or_resample(p_logits, q_logits, x: int) -> int:
+    """Speculative sampling's test (Leviathan et al. 2023; Chen et al. 2023): keep x, drawn from q, with probability
+    min(1, p(x) / q(x)); otherwise draw from the normalised residual max(0, p - q). The result is distributed as p
+    (the deep layers' processed, warped distribution) whatever q is."""
+    p, q = F.softmax(p_logits.float(), -1), F.softmax(q_logits.float(), -1)
+    if float(torch.rand((), device=p.device)) * float(q[x]) < float(p[x]):
+        return x
+    res = (p - q).clamp_min(0)
+    total = float(res.sum())
+    return int(torch.multinomial(res / total if total > 0 else p, 1))
 
 
 def _padded(items) -> torch.Tensor:

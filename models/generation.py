@@ -24,11 +24,11 @@ APPLIED = {
     "no_repeat_ngram_size", "encoder_no_repeat_ngram_size", "bad_words_ids", "sequence_bias", "forced_bos_token_id",
     "forced_eos_token_id", "remove_invalid_values", "exponential_decay_length_penalty", "suppress_tokens",
     "begin_suppress_tokens", "renormalize_logits", "return_dict_in_generate", "output_scores", "output_logits",
+    "do_sample", "temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff", "top_h",
 }
-# Inactive in greedy search, in HF's generate() as here (sampling warpers, beam-search scoring, assistant tuning).
-GREEDY_INACTIVE = {
-    "temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff", "top_h", "length_penalty",
-    "early_stopping", "num_assistant_tokens", "num_assistant_tokens_schedule", "assistant_confidence_threshold",
+# Inactive without beam search or an assistant, in HF's generate() as here.
+INACTIVE = {
+    "length_penalty", "early_stopping", "num_assistant_tokens", "num_assistant_tokens_schedule", "assistant_confidence_threshold",
     "assistant_lookbehind", "target_lookbehind", "assistant_ensemble_weight", "is_assistant",
 }
 # How HF computes, not what it returns: the engine keeps its own per-row cache and does not compile.
@@ -38,11 +38,10 @@ NO_EFFECT = {
 }
 # Refused, with the reason, whenever they differ from HF's default.
 REFUSED = {
-    "do_sample": "sampling is not supported with an exit method yet",
     "num_beams": "beam search is not supported with an exit method yet",
     "num_beam_groups": "group beam search is not supported with an exit method",
     "diversity_penalty": "group beam search is not supported with an exit method",
-    "num_return_sequences": "greedy search returns one sequence per input",
+    "num_return_sequences": "greedy search and sampling return one sequence per input here",
     "constraints": "constrained beam search is not supported with an exit method",
     "force_words_ids": "constrained beam search is not supported with an exit method",
     "penalty_alpha": "contrastive search is another decoding loop",
@@ -213,6 +212,7 @@ class EarlyExitGenerationMixin:
             # an encoder-decoder's input_ids are its decoder inputs; the engine takes the encoder output HF computed
             rows, _ = engine.run(input_ids, model_kwargs.get("attention_mask"), start, max_length - input_ids.shape[1], eos, st,
                                  processors=logits_processor, criteria=rest or None, streamer=streamer,
+                                 sample=bool(gc.do_sample),
                                  encoder_out=enc.last_hidden_state if enc is not None else None)
             if getattr(model, "_exit_stats", None) is None:
                 model._exit_stats = DecodeStats()

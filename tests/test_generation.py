@@ -6,7 +6,7 @@ import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList, WatermarkingConfig
 from transformers.generation.streamers import BaseStreamer
 
-from models.generation import APPLIED, GREEDY_INACTIVE, NO_EFFECT, REFUSED
+from models.generation import APPLIED, INACTIVE, NO_EFFECT, REFUSED
 from test_architectures import CALM, FREE, L
 from test_batch import ALL, pad_batch
 from test_engine import set_method
@@ -226,7 +226,7 @@ def test_custom_processor_and_criteria_see_hf_layout_histories():
 
 
 REFUSED_VALUES = {
-    "do_sample": True, "num_beams": 2, "num_beam_groups": 2, "diversity_penalty": 0.5, "num_return_sequences": 2,
+    "num_beams": 2, "num_beam_groups": 2, "diversity_penalty": 0.5, "num_return_sequences": 2,
     "constraints": ["c"], "force_words_ids": [[5]], "penalty_alpha": 0.6, "dola_layers": "low", "guidance_scale": 1.5,
     "watermarking_config": WatermarkingConfig(bias=2.0), "token_healing": True, "prompt_lookup_num_tokens": 3,
     "max_matching_ngram_size": 2, "assistant_early_exit": 1, "speculation_type": "mtp", "use_mtp": True,
@@ -236,7 +236,7 @@ REFUSED_VALUES = {
 
 def test_every_generation_config_field_is_applied_or_refused():
     fields = set(GenerationConfig().to_dict())
-    groups = [APPLIED, GREEDY_INACTIVE, NO_EFFECT, set(REFUSED)]
+    groups = [APPLIED, INACTIVE, NO_EFFECT, set(REFUSED)]
     unclassified = fields - set().union(*groups)
     assert not unclassified, f"GenerationConfig fields neither applied nor refused: {sorted(unclassified)}"
     assert sum(len(g) for g in groups) == len(set().union(*groups)), "a field is in two groups"
