@@ -85,8 +85,11 @@ def score(a, texts, refs) -> float:
     return M.bleu(texts, refs)["bleu"] if a.task == "translation" else M.rouge(texts, refs)["rougeL"]
 
 
-def timed_generate(model, batches, family, a):
-    kw = dict(max_new_tokens=a.max_new_tokens, do_sample=False, num_beams=1)
+def timed_generate(model, batches, family, a, seed=0):
+    kw = dict(max_new_tokens=a.max_new_tokens, do_sample=a.do_sample, num_beams=1)
+    if a.do_sample:  # HF's warpers, the same for every method; each pass draws with its own seed
+        kw.update(temperature=a.temperature, top_p=a.top_p, top_k=a.top_k)
+        torch.manual_seed(seed)
     if family == "hf_assistant":
         kw["assistant_early_exit"] = a.shallow_exit_layer
     elif family != "hf":
@@ -148,12 +151,14 @@ def run(a, d: SimpleNamespace, batch_size: int) -> dict:
         configure(model, settings)
         timed_generate(model, batches[: a.warmup], family, a)
     # Round robin: every pass times each method once, so slow phases of a noisy machine hit all methods alike.
-    times, last = {name: [] for name in table}, {}
-    for _ in range(a.repeats):
+    times, last, qualities = {name: [] for name in table}, {}, {name: [] for name in table}
+    for rep in range(a.repeats):
         for name, (family, settings) in table.items():
             configure(model, settings)  # also resets the adaptive threshold: each pass is one evaluation
-            outs, t = timed_generate(model, batches, family, a)
+            outs, t = timed_generate(model, batches, family, a, seed=rep)
             times[name].append(t)
+            if a.do_sample:  # quality as the mean over the passes' seeds
+                qualities[name].append(score(a, decode_new(tok, outs, batches, decoder_only), refs))
             last[name] = (outs, model.pop_exit_stats(),
                           model._threshold_state.bmm if family == "free_adaptive" else None)
     for n, (name, (family, settings)) in enumerate(table.items(), 1):
@@ -165,11 +170,13 @@ def run(a, d: SimpleNamespace, batch_size: int) -> dict:
         med = statistics.median(times[name])
         r = {"family": family, "settings": settings, "time_s": round(med, 4),
              "times_s": [round(t, 4) for t in times[name]], "tokens": n_tokens, "tokens_per_s": round(n_tokens / med, 2),
-             "quality": score(a, texts, refs)}
+             "quality": statistics.mean(qualities[name]) if a.do_sample else score(a, texts, refs)}
         if family in ("hf", "hf_assistant"):
             r.update(avg_layers_per_token=float(L), layer_flops_per_token=float(L))
         else:
             r.update(stats.summary())
+            if stats.checked:  # verified exits the deep layers kept
+                r["acceptance_rate"] = round(1 - stats.rollbacks / stats.checked, 4)
             if stats.thresholds:
                 r["threshold_final"] = stats.thresholds[-1]
         results[name] = r
@@ -186,6 +193,7 @@ def run(a, d: SimpleNamespace, batch_size: int) -> dict:
             r["ideal_speedup"] = round(L / r["avg_layers_per_token"], 3)
             r["efficiency"] = round(r["speedup_vs_hf"] / r["ideal_speedup"], 3)
     res = {"model": a.model_name_or_path, "task": a.task, "samples": len(refs), "batch_size": batch_size,
+           "sampling": dict(temperature=a.temperature, top_p=a.top_p, top_k=a.top_k) if a.do_sample else None,
            "repeats": a.repeats, "threads": torch.get_num_threads(), "num_layers": L,
            "device": "cuda" if torch.cuda.is_available() else "cpu", "methods": results,
            "auc": auc_by_family(results)}
@@ -237,12 +245,13 @@ def auc_by_family(results) -> dict:
 def markdown(res) -> str:
     q = "BLEU" if res["task"] == "translation" else "ROUGE-L"
     lines = [f"| method | {q} | vs full | layers/token | layer-FLOPs/token | time (s) | tokens/s | speedup vs HF | "
-             "ideal | efficiency | same as full | vs full's outputs |", "|" + "---|" * 12]
+             "ideal | efficiency | same as full | vs full's outputs | acceptance |", "|" + "---|" * 13]
     for name, r in res["methods"].items():
         lines.append(f"| {name} | {r['quality']:.2f} | {r.get('quality_vs_full', '-')} | {r['avg_layers_per_token']:.2f} | "
                      f"{r['layer_flops_per_token']:.2f} | {r['time_s']:.2f} | {r['tokens_per_s']:.0f} | "
                      f"{r.get('speedup_vs_hf', '-')} | {r.get('ideal_speedup', '-')} | {r.get('efficiency', '-')} | "
-                     f"{r.get('agreement_with_full', '-')} | {r.get('quality_of_full_outputs', '-')} |")
+                     f"{r.get('agreement_with_full', '-')} | {r.get('quality_of_full_outputs', '-')} | "
+                     f"{r.get('acceptance_rate', '-')} |")
     if res.get("auc"):
         auc = res["auc"]
         lines += ["", f"Quality-speed area, common range {auc['common_range']} (mean relative quality): "
@@ -336,6 +345,11 @@ def main(argv=None):
     p.add_argument("--deep_pass_wait", type=float, default=None, help="FREE in a batch (default: the config's)")
     p.add_argument("--assistant_early_exit", action="store_true", help="also HF generate(assistant_early_exit=S)")
     p.add_argument("--methods", nargs="*", default=None, help="names or families to run (default: all)")
+    p.add_argument("--do_sample", action="store_true", help="sample (every method, HF's warpers below); quality "
+                   "is the mean over the --repeats passes, each with its own seed")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top_p", type=float, default=1.0)
+    p.add_argument("--top_k", type=int, default=50)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--warmup", type=int, default=3, help="batches decoded once before timing")
     p.add_argument("--threads", type=int, default=None)

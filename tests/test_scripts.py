@@ -67,3 +67,23 @@ def test_benchmark_writes_every_method_at_every_batch_size(tiny_t5, tmp_path):
     for name, by in sweep.items():  # a row's output does not depend on the batch it is in
         assert by["1"]["quality"] == by["2"]["quality"], name
     assert (out / "batch_sweep.md").read_text().count("\n") >= 7
+
+
+def test_benchmark_samples_every_method_with_the_same_seeds(tiny_t5, tmp_path):
+    """--do_sample: each pass draws with its own seed, the same for every method, so our full path's samples are
+    HF generate()'s; verified FREE reports its acceptance rate."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import benchmark
+    from util.data_gen import gen_dialogsum, write_jsonl
+
+    val = str(tmp_path / "validation.jsonl")
+    write_jsonl(gen_dialogsum(4, 4), val)
+    out = tmp_path / "bench"
+    res = benchmark.main(["--model_name_or_path", tiny_t5, "--validation_file", val, "--max_samples", "4",
+                          "--max_source_length", "64", "--max_new_tokens", "10", "--shallow_exit_layer", "2",
+                          "--verify_thresholds", "0.0", "--methods", "hf_generate", "full", "free_verify",
+                          "--do_sample", "--temperature", "0.9", "--top_p", "0.95", "--repeats", "2", "--warmup", "1",
+                          "--output_dir", str(out)])
+    m = json.load(open(out / "results.json"))["methods"]
+    assert m["full"]["quality"] == m["hf_generate"]["quality"] and m["hf_generate"]["agreement_with_full"] == 1.0
+    assert 0.0 <= m["free_verify_0.0"]["acceptance_rate"] <= 1.0
