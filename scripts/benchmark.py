@@ -147,6 +147,8 @@ def run(a, d: SimpleNamespace, batch_size: int) -> dict:
                        return_tensors="pt") for i in range(0, len(sources), batch_size)]
     results, texts_of, bmm = {}, {}, None
     table = method_table(a, L)
+    if batch_size > 1 and table.pop("hf_assistant_early_exit", None):
+        print("HF's assisted generation (assistant_early_exit) decodes batch size 1 only: left out at this batch size")
     for family, settings in table.values():
         configure(model, settings)
         timed_generate(model, batches[: a.warmup], family, a)

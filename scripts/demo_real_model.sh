@@ -22,4 +22,9 @@ python scripts/benchmark.py --model_name_or_path "$OUT/model" --validation_file 
   --verify_thresholds ${VERIFY_THRESHOLDS:-0.3} --calm_thresholds 0.8 --calm_min_layer "$S" --assistant_early_exit \
   --methods hf_generate hf_assistant_early_exit full static calm free free_verify \
   --repeats 1 --warmup 1 --batch_size 1 8 --output_dir "$OUT/benchmark"
+python scripts/benchmark.py --model_name_or_path "$OUT/model" --validation_file "$OUT/data/dialogsum/validation.jsonl" \
+  --use_chat_template --max_samples 12 --max_source_length 384 --max_new_tokens 48 --shallow_exit_layer "$S" \
+  --verify_thresholds ${VERIFY_THRESHOLDS:-0.3} --methods hf_generate full free_verify --do_sample --temperature 0.7 \
+  --top_p 0.9 --repeats 2 --warmup 1 --batch_size 1 --output_dir "$OUT/benchmark_sampling"
 for B in 1 8; do echo "batch $B"; cat "$OUT/benchmark/batch_$B/results.md"; done
+echo "sampling (temperature 0.7, top_p 0.9)"; cat "$OUT/benchmark_sampling/results.md"
