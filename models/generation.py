@@ -200,6 +200,11 @@ class EarlyExitGenerationMixin:
         def decode(model, input_ids, logits_processor, stopping_criteria, generation_config, **model_kwargs):
             # HF hands over the decoder input ([start] per row) or the (padded) prompt, and its prepared lists.
             gc = generation_config
+            if model.config.is_encoder_decoder and input_ids.shape[1] > 1:
+                raise ValueError("Early-exit decoding starts every row from the decoder start token: "
+                                 "decoder_input_ids (a forced decoder prefix) are not supported")
+            if model_kwargs.get("inputs_embeds") is not None:
+                raise ValueError("Early-exit decoding needs input_ids: inputs_embeds are not supported")
             if streamer is not None:
                 if input_ids.shape[0] > 1:
                     raise ValueError("Streaming with an exit method needs batch size 1 (as HF's streamers do)")

@@ -251,3 +251,16 @@ def test_every_generation_config_field_is_applied_or_refused():
         with pytest.raises(ValueError, match=k):  # ours, or HF's own validation where it refuses first
             m.generate(input_ids=x, generation_config=gc)
     set_method(m)
+
+
+def test_inputs_the_engine_cannot_start_from_are_refused():
+    t5, llama = model(ALL["t5"]), model(ALL["llama"])
+    set_method(t5, **FREE, shallow2deep_conf_threshold=0.5)
+    set_method(llama, **FREE, shallow2deep_conf_threshold=0.5)
+    x = ALL["t5"].inputs(1)[0]
+    with pytest.raises(ValueError, match="decoder_input_ids"):
+        t5.generate(input_ids=x, decoder_input_ids=torch.tensor([[0, 5, 6]]), max_new_tokens=4)
+    with pytest.raises(ValueError, match="inputs_embeds"):
+        llama.generate(inputs_embeds=torch.randn(1, 5, 32), max_new_tokens=4)
+    set_method(t5)
+    set_method(llama)
