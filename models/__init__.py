@@ -9,7 +9,7 @@ from transformers import AutoConfig, AutoTokenizer
 from additional_args import update_config
 from models.modeling_bart import EffBartForConditionalGeneration
 from models.modeling_common import EXIT_MODULES, EarlyExitModelMixin, MetaHead, freeze_all_but_meta_head
-from models.modeling_llama import EffLlamaForCausalLM
+from models.modeling_llama import EffLlamaForCausalLM, EffMistralForCausalLM, EffQwen2ForCausalLM
 from models.modeling_t5 import EffLongT5ForConditionalGeneration, EffT5ForConditionalGeneration
 
 logger = logging.getLogger(__name__)
@@ -19,6 +19,8 @@ MODEL_CLASSES = {
     "longt5": EffLongT5ForConditionalGeneration,
     "bart": EffBartForConditionalGeneration,
     "llama": EffLlamaForCausalLM,
+    "qwen2": EffQwen2ForCausalLM,
+    "mistral": EffMistralForCausalLM,
 }
 # peft has no default LoRA targets for these model types
 DEFAULT_LORA_TARGETS = {"longt5": ["q", "v"]}
@@ -146,5 +148,5 @@ def add_lora(model, s):
 
 
 __all__ = ["EffT5ForConditionalGeneration", "EffLongT5ForConditionalGeneration", "EffBartForConditionalGeneration",
-           "EffLlamaForCausalLM", "EarlyExitModelMixin", "MetaHead", "MODEL_CLASSES", "add_lora",
+           "EffLlamaForCausalLM", "EffQwen2ForCausalLM", "EffMistralForCausalLM", "EarlyExitModelMixin", "MetaHead", "MODEL_CLASSES", "add_lora",
            "freeze_all_but_meta_head", "load_model_and_tokenizer"]

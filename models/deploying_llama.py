@@ -1,4 +1,5 @@
-"""LLaMA-family adapter for the early-exit engine (decoder-only), reusing the loaded HF modules.
+"""LLaMA-family adapter for the early-exit engine (decoder-only: LLaMA, Qwen2, Mistral), reusing the loaded HF
+modules (the same module names and decoder-layer signature; Qwen2's q/k/v biases live inside its projections).
 
 Same interface as T5Adapter, with the decoder-only differences (FREE_SPEC.md section 8):
 - `start()` prefills every row's prompt (padding removed: each row's tokens sit at positions 0..) through
@@ -27,6 +28,11 @@ class LlamaAdapter:
         self.norm = base.norm
         self.rotary = base.rotary_emb
         self.lm_head = model.lm_head
+        # Sliding-window layers (Mistral, Qwen2 with use_sliding_window) see only the last `window` keys; the
+        # engine's masks are plain causal, which is the same thing until a sequence reaches the window.
+        cfg = model.config
+        types = getattr(cfg, "layer_types", None)
+        self.window = getattr(cfg, "sliding_window", None) if types is None or "sliding_attention" in types else None
 
     def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
               depth: int | None = None) -> Session:
@@ -55,6 +61,9 @@ class LlamaAdapter:
     def span(self, starts, n=1, causal: bool = True) -> Span:
         w = self.lm_head.weight
         s = make_span(starts, n, causal, w.dtype, w.device)
+        if self.window is not None and s.end > self.window:
+            raise ValueError(f"This model's sliding-window attention ({self.window} tokens) is not supported by the "
+                             f"early-exit engine beyond the window: keep prompt + new tokens within {self.window}")
         s.extra = self.rotary(w, s.positions)  # (cos, sin) at the true positions; the tensor gives dtype and device
         return s
 

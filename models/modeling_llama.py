@@ -1,18 +1,19 @@
-"""LLaMA-family causal LM with early-exit training losses.
+"""LLaMA-family causal LMs with early-exit training losses: LLaMA, and the families whose decoder layers have
+LLaMA's signature and module names (Qwen2: biases on q/k/v; Mistral: sliding-window attention).
 
-HF's LlamaForCausalLM with the same parameter names plus the shared exit machinery of
-models/modeling_common.py. What LLaMA changes: the shared final norm is the model's RMSNorm, the LM head
-is untied and unscaled, and (decoder-only) the state at position t predicts label t+1, which the mixin
-handles for every causal LM.
+Each is HF's class with the same parameter names plus the shared exit machinery of models/modeling_common.py.
+What they change against the encoder-decoders: the shared final norm is the model's RMSNorm, the LM head is
+unscaled, and (decoder-only) the state at position t predicts label t+1, which the mixin handles for every
+causal LM. One adapter (deploying_llama.LlamaAdapter) decodes them all.
 """
 
-from transformers import LlamaForCausalLM
+from transformers import LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM
 
 from models.deploying_llama import LlamaAdapter
 from models.modeling_common import EarlyExitModelMixin
 
 
-class EffLlamaForCausalLM(EarlyExitModelMixin, LlamaForCausalLM):
+class CausalExitMixin(EarlyExitModelMixin):
     adapter_cls = LlamaAdapter
 
     def exit_norm(self, h):
@@ -27,3 +28,15 @@ class EffLlamaForCausalLM(EarlyExitModelMixin, LlamaForCausalLM):
         return self.exit_forward(
             labels=labels, input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
             cache=cache, inputs_embeds=inputs_embeds, use_cache=use_cache, logits_to_keep=logits_to_keep, **kwargs)
+
+
+class EffLlamaForCausalLM(CausalExitMixin, LlamaForCausalLM):
+    pass
+
+
+class EffQwen2ForCausalLM(CausalExitMixin, Qwen2ForCausalLM):
+    pass
+
+
+class EffMistralForCausalLM(CausalExitMixin, MistralForCausalLM):
+    pass

@@ -7,11 +7,12 @@ Each architecture is a tiny random model whose greedy output varies and whose ex
 import pytest
 import torch
 from transformers import (BartConfig, BartForConditionalGeneration, LlamaConfig, LlamaForCausalLM, LongT5Config,
-                          LongT5ForConditionalGeneration)
+                          LongT5ForConditionalGeneration, MistralConfig, MistralForCausalLM, Qwen2Config,
+                          Qwen2ForCausalLM)
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 from models import (EffBartForConditionalGeneration, EffLlamaForCausalLM, EffLongT5ForConditionalGeneration,
-                    add_lora)
+                    EffMistralForCausalLM, EffQwen2ForCausalLM, add_lora)
 from models.engine import DecodeStats, Engine, ThresholdState
 from util import losses
 from test_engine import set_method  # noqa: E402  (tests/ is on sys.path under pytest)
@@ -174,7 +175,42 @@ class Llama(Arch):
         return [m.model.norm(h) for h in hs[1:-1]] + [hs[-1]], m.lm_head
 
 
-ARCHS = {"bart": Bart(), "llama": Llama(), "longt5": LongT5()}
+class Qwen2(Llama):
+    """LLaMA's layer signature with biases on the q/k/v projections (tied embeddings at small sizes)."""
+
+    eff_cls, hf_cls = EffQwen2ForCausalLM, Qwen2ForCausalLM
+
+    def config(self, **kw):
+        return Qwen2Config(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=L,
+                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                           initializer_range=1.0, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                           tie_word_embeddings=True, **kw)
+
+    def depth(self, k):
+        return dict(num_hidden_layers=k, layer_types=None)  # recomputed for k layers
+
+    def soften(self, m):
+        for layer in m.model.layers:  # non-zero biases, so a dropped bias shows
+            for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
+                proj.bias.normal_(0, 0.5)
+
+
+class Mistral(Llama):
+    """LLaMA's layer signature with sliding-window attention (the tests stay inside the window)."""
+
+    eff_cls, hf_cls = EffMistralForCausalLM, MistralForCausalLM
+
+    def config(self, **kw):
+        return MistralConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=L,
+                             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                             initializer_range=1.0, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                             sliding_window=64, **kw)
+
+    def depth(self, k):
+        return dict(num_hidden_layers=k, layer_types=None)
+
+
+ARCHS = {"bart": Bart(), "llama": Llama(), "longt5": LongT5(), "qwen2": Qwen2(), "mistral": Mistral()}
 arch_params = pytest.mark.parametrize("arch", list(ARCHS.values()), ids=list(ARCHS))
 
 
@@ -482,3 +518,13 @@ def test_build_model_folder_loads_with_tokenizer_and_decodes(model_type, tmp_pat
     model.eval()
     out = model.generate(**enc, max_new_tokens=6)
     assert out.shape[0] == 2 and model.pop_exit_stats().sequences == 2
+
+
+def test_sliding_window_is_refused_past_the_window():
+    """Inside the window a sliding-window model decodes as HF (the parametrized tests); past it the engine's plain
+    causal masks would differ, so it refuses by name."""
+    arch = ARCHS["mistral"]
+    m = arch.make()
+    x = arch.inputs(1)[0]
+    with pytest.raises(ValueError, match="sliding-window attention .64 tokens"):
+        m.generate(input_ids=x, max_new_tokens=70, min_new_tokens=70, use_engine=True)
