@@ -3,6 +3,7 @@
     python scripts/build_model.py --out_dir outputs/t5_tiny --d_model 128 --num_layers 4 --num_decoder_layers 6
     python scripts/build_model.py --model_type bart --out_dir outputs/bart_tiny --num_layers 2 --num_decoder_layers 4
     python scripts/build_model.py --model_type llama --out_dir outputs/llama_tiny --num_decoder_layers 4
+    (--model_type qwen2 or mistral: the same, with that family's structural settings and tokenizer style)
 
 The folder it writes is what --model_name_or_path accepts (config.json, model.safetensors, tokenizer).
 Tokenizers: T5 / LongT5 get a Unigram like T5's SentencePiece (pad 0, eos 1, unk 2); BART a byte-level BPE
@@ -19,14 +20,16 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers  # noqa: E402
-from transformers import (BartConfig, BartTokenizer, LlamaConfig, LlamaTokenizer, LongT5Config, T5Config,  # noqa: E402
+from transformers import (BartConfig, BartTokenizer, LlamaConfig, LlamaTokenizer, LongT5Config, MistralConfig,  # noqa: E402
+                          Qwen2Config, T5Config,
                           T5TokenizerFast)
 
 from models import MODEL_CLASSES  # noqa: E402
 from util.data_gen import corpus_text  # noqa: E402
 
 SPECIALS = ["<pad>", "</s>", "<unk>"]  # T5's ids: pad 0, eos 1, unk 2
-MODEL_TYPES = ("t5", "longt5", "bart", "llama")
+MODEL_TYPES = ("t5", "longt5", "bart", "llama", "qwen2", "mistral")
+DECODER_ONLY = ("llama", "qwen2", "mistral")
 
 
 def train_tokenizer(lines, vocab_size: int) -> T5TokenizerFast:
@@ -72,6 +75,19 @@ def train_llama_tokenizer(lines, vocab_size: int) -> LlamaTokenizer:
                           padding_side="left")
 
 
+def train_qwen2_tokenizer(lines, vocab_size: int):
+    """Byte-level BPE with Qwen2's special tokens (no BOS; <|endoftext|> ends and pads)."""
+    from transformers import Qwen2Tokenizer
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.train_from_iterator(lines, trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    vocab, merges = _bpe_vocab_and_merges(tok)
+    return Qwen2Tokenizer(vocab=vocab, merges=merges, padding_side="left")
+
+
 def make_config(model_type, tokenizer, d_model, d_ff, num_heads, d_kv, num_layers, num_decoder_layers,
                 **exit_settings):
     if model_type in ("t5", "longt5"):
@@ -93,13 +109,18 @@ def make_config(model_type, tokenizer, d_model, d_ff, num_heads, d_kv, num_layer
             eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.eos_token_id,
             forced_bos_token_id=None, forced_eos_token_id=None, **exit_settings,
         )
-    if model_type == "llama":
-        return LlamaConfig(
+    if model_type in DECODER_ONLY:
+        # the family's structural settings: Qwen2 ties its head at small sizes (its q/k/v biases are built in);
+        # Mistral slides a 4,096-token window (longer than anything decoded here)
+        cls, extra = {"llama": (LlamaConfig, dict(tie_word_embeddings=False)),
+                      "qwen2": (Qwen2Config, dict(tie_word_embeddings=True)),
+                      "mistral": (MistralConfig, dict(tie_word_embeddings=False, sliding_window=4096))}[model_type]
+        return cls(
             vocab_size=len(tokenizer), hidden_size=d_model, intermediate_size=d_ff,
             num_hidden_layers=num_decoder_layers, num_attention_heads=num_heads,
             num_key_value_heads=max(1, num_heads // 2), head_dim=d_kv,
             max_position_embeddings=2048, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False, **exit_settings,
+            eos_token_id=tokenizer.eos_token_id, **extra, **exit_settings,
         )
     raise ValueError(f"model_type {model_type!r} is not one of {MODEL_TYPES}")
 
@@ -107,8 +128,8 @@ def make_config(model_type, tokenizer, d_model, d_ff, num_heads, d_kv, num_layer
 def build(out_dir, vocab_size=4000, d_model=128, d_ff=512, num_heads=4, d_kv=32, num_layers=4,
           num_decoder_layers=6, corpus_lines=20000, seed=0, model_type="t5", **exit_settings):
     lines = corpus_text(seed, corpus_lines)
-    tokenizer = {"bart": train_bart_tokenizer, "llama": train_llama_tokenizer}.get(model_type, train_tokenizer)(
-        lines, vocab_size)
+    tokenizer = {"bart": train_bart_tokenizer, "qwen2": train_qwen2_tokenizer}.get(
+        model_type, train_llama_tokenizer if model_type in DECODER_ONLY else train_tokenizer)(lines, vocab_size)
     config = make_config(model_type, tokenizer, d_model, d_ff, num_heads, d_kv, num_layers, num_decoder_layers,
                          **exit_settings)
     import torch

@@ -487,7 +487,7 @@ def test_llama_max_length_counts_the_prompt():
 
 # ---- build_model.py and loading ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("model_type", ["bart", "llama", "longt5"])
+@pytest.mark.parametrize("model_type", ["bart", "llama", "longt5", "qwen2", "mistral"])
 def test_build_model_folder_loads_with_tokenizer_and_decodes(model_type, tmp_path):
     from additional_args import AdditionalArguments, ModelArguments
     from models import MODEL_CLASSES, load_model_and_tokenizer
@@ -509,10 +509,13 @@ def test_build_model_folder_loads_with_tokenizer_and_decodes(model_type, tmp_pat
         assert [tok.bos_token, tok.eos_token, tok.pad_token, tok.unk_token, tok.mask_token] == \
             ["<s>", "</s>", "<pad>", "<unk>", "<mask>"]
         assert model.config.decoder_start_token_id == tok.eos_token_id and model.config.forced_eos_token_id is None
-    if model_type == "llama":
+    if model_type in ("llama", "mistral"):
         assert tok.padding_side == "left" and tok.bos_token == "<s>" and tok.pad_token == "<pad>"
         assert tok(text).input_ids[0] == tok.bos_token_id and tok(text).input_ids[-1] != tok.eos_token_id
-    if model_type in ("bart", "llama"):  # byte-level / byte-fallback: nothing is lost
+    if model_type == "qwen2":  # Qwen2's byte-level BPE: no BOS, <|endoftext|> ends and pads, tied head
+        assert tok.padding_side == "left" and tok.bos_token is None and tok.pad_token == tok.eos_token
+        assert model.config.tie_word_embeddings and model.model.layers[0].self_attn.q_proj.bias is not None
+    if model_type != "longt5":  # byte-level / byte-fallback: nothing is lost
         assert tok.decode(tok(text).input_ids, skip_special_tokens=True) == text
     enc = tok(["summarize: " + text, "short"], return_tensors="pt", padding=True)
     model.eval()
