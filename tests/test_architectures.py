@@ -210,7 +210,20 @@ class Mistral(Llama):
         return dict(num_hidden_layers=k, layer_types=None)
 
 
-ARCHS = {"bart": Bart(), "llama": Llama(), "longt5": LongT5(), "qwen2": Qwen2(), "mistral": Mistral()}
+class Llama3(Llama):
+    """Llama 3.x: `rope_type: llama3` frequency scaling (its end tokens are several ids: see test_generation)."""
+
+    def config(self, **kw):
+        return LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=L,
+                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                           initializer_range=1.0, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                           rope_parameters={"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+                                            "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                            "original_max_position_embeddings": 16}, **kw)
+
+
+ARCHS = {"bart": Bart(), "llama": Llama(), "longt5": LongT5(), "qwen2": Qwen2(), "mistral": Mistral(),
+         "llama3": Llama3()}
 arch_params = pytest.mark.parametrize("arch", list(ARCHS.values()), ids=list(ARCHS))
 
 
