@@ -148,5 +148,6 @@ def add_lora(model, s):
 
 
 __all__ = ["EffT5ForConditionalGeneration", "EffLongT5ForConditionalGeneration", "EffBartForConditionalGeneration",
-           "EffLlamaForCausalLM", "EffQwen2ForCausalLM", "EffMistralForCausalLM", "EarlyExitModelMixin", "MetaHead", "MODEL_CLASSES", "add_lora",
+           "EffLlamaForCausalLM", "EffQwen2ForCausalLM", "EffMistralForCausalLM", "EarlyExitModelMixin", "MetaHead",
+           "MODEL_CLASSES", "add_lora",
            "freeze_all_but_meta_head", "load_model_and_tokenizer"]

@@ -28,7 +28,8 @@ APPLIED = {
 }
 # Inactive without beam search or an assistant, in HF's generate() as here.
 INACTIVE = {
-    "length_penalty", "early_stopping", "num_assistant_tokens", "num_assistant_tokens_schedule", "assistant_confidence_threshold",
+    "length_penalty", "early_stopping", "num_assistant_tokens", "num_assistant_tokens_schedule",
+    "assistant_confidence_threshold",
     "assistant_lookbehind", "target_lookbehind", "assistant_ensemble_weight", "is_assistant",
 }
 # How HF computes, not what it returns: the engine keeps its own per-row cache and does not compile.
@@ -106,7 +107,7 @@ def _fast_stops(criteria: StoppingCriteriaList):
     return max_length, eos, rest
 
 
-def _outputs(model, rows, head, gc, pad, encoder_out):
+def _outputs(model, rows, head, gc, pad):
     """sequences in HF's layout (head + new tokens, padded); with return_dict_in_generate, HF's output class."""
     width = head.shape[1] + max(len(r.tokens) - r.prompt_len for r in rows)
     seq = torch.full((len(rows), width), pad, dtype=torch.long, device=head.device)
@@ -215,14 +216,14 @@ class EarlyExitGenerationMixin:
             st = DecodeStats(num_layers=engine.L)
             start = int(input_ids[0, 0]) if model.config.is_encoder_decoder else None
             # an encoder-decoder's input_ids are its decoder inputs; the engine takes the encoder output HF computed
-            rows, _ = engine.run(input_ids, model_kwargs.get("attention_mask"), start, max_length - input_ids.shape[1], eos, st,
-                                 processors=logits_processor, criteria=rest or None, streamer=streamer,
+            rows, _ = engine.run(input_ids, model_kwargs.get("attention_mask"), start, max_length - input_ids.shape[1],
+                                 eos, st, processors=logits_processor, criteria=rest or None, streamer=streamer,
                                  sample=bool(gc.do_sample),
                                  encoder_out=enc.last_hidden_state if enc is not None else None)
             if getattr(model, "_exit_stats", None) is None:
                 model._exit_stats = DecodeStats()
             model._exit_stats.add(st)
             pad = int(gc._pad_token_tensor) if gc._pad_token_tensor is not None else 0
-            return _outputs(model, rows, input_ids, gc, pad, enc)
+            return _outputs(model, rows, input_ids, gc, pad)
 
         return super().generate(inputs, generation_config=generation_config, custom_generate=decode, **kwargs)

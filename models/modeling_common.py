@@ -39,9 +39,10 @@ class MetaHead(nn.Sequential):
 
 
 class ExitAdapter(nn.Module):
-    """A trained exit for someone else's checkpoint: h + r up(silu(down(h / r))), r = RMS(h), in front of the shared
-    final norm and LM head (rank None: a full linear map instead of the bottleneck). The residual branch starts at zero, so an untrained adapter is
-    the shared exit itself; the backbone is never changed, so every lossless mode stays identical to it."""
+    """A trained exit for someone else's checkpoint: h + r up(silu(down(h / r))), r = RMS(h), in front of the
+    shared final norm and LM head (rank None: a full linear map instead of the bottleneck). The residual branch
+    starts at zero, so an untrained adapter is the shared exit itself; the backbone is never changed, so every
+    lossless mode stays identical to it."""
 
     def __init__(self, d_model: int, rank: int | None = None):
         super().__init__()
