@@ -144,15 +144,18 @@ class LongT5(Arch):
 class Llama(Arch):
     eff_cls, hf_cls, start, eos = EffLlamaForCausalLM, LlamaForCausalLM, None, 2
     encoder_decoder = False
+    config_cls, family = LlamaConfig, {}  # what a family of LLaMA's layer signature sets on top
 
     def config(self, **kw):
         # grouped-query attention: 4 query heads share 2 K/V heads
-        return LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=L,
-                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                           initializer_range=1.0, pad_token_id=0, bos_token_id=1, eos_token_id=2, **kw)
+        return self.config_cls(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=L,
+                               num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                               initializer_range=1.0, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                               **self.family, **kw)
 
     def depth(self, k):
-        return dict(num_hidden_layers=k)
+        return dict(num_hidden_layers=k, **({"layer_types": None} if hasattr(self.config_cls(), "layer_types")
+                                            else {}))  # per-layer types are recomputed for k layers
 
     def first_decoder_layer(self, m):
         return m.model.layers[0]
@@ -179,15 +182,7 @@ class Qwen2(Llama):
     """LLaMA's layer signature with biases on the q/k/v projections (tied embeddings at small sizes)."""
 
     eff_cls, hf_cls = EffQwen2ForCausalLM, Qwen2ForCausalLM
-
-    def config(self, **kw):
-        return Qwen2Config(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=L,
-                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                           initializer_range=1.0, pad_token_id=0, bos_token_id=1, eos_token_id=2,
-                           tie_word_embeddings=True, **kw)
-
-    def depth(self, k):
-        return dict(num_hidden_layers=k, layer_types=None)  # recomputed for k layers
+    config_cls, family = Qwen2Config, dict(tie_word_embeddings=True)
 
     def soften(self, m):
         for layer in m.model.layers:  # non-zero biases, so a dropped bias shows
@@ -199,27 +194,15 @@ class Mistral(Llama):
     """LLaMA's layer signature with sliding-window attention (the tests stay inside the window)."""
 
     eff_cls, hf_cls = EffMistralForCausalLM, MistralForCausalLM
-
-    def config(self, **kw):
-        return MistralConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=L,
-                             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                             initializer_range=1.0, pad_token_id=0, bos_token_id=1, eos_token_id=2,
-                             sliding_window=64, **kw)
-
-    def depth(self, k):
-        return dict(num_hidden_layers=k, layer_types=None)
+    config_cls, family = MistralConfig, dict(sliding_window=64)
 
 
 class Llama3(Llama):
     """Llama 3.x: `rope_type: llama3` frequency scaling (its end tokens are several ids: see test_generation)."""
 
-    def config(self, **kw):
-        return LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=L,
-                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                           initializer_range=1.0, pad_token_id=0, bos_token_id=1, eos_token_id=2,
-                           rope_parameters={"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
-                                            "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                                            "original_max_position_embeddings": 16}, **kw)
+    family = dict(rope_parameters={"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+                                   "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                   "original_max_position_embeddings": 16})
 
 
 ARCHS = {"bart": Bart(), "llama": Llama(), "longt5": LongT5(), "qwen2": Qwen2(), "mistral": Mistral(),
