@@ -155,6 +155,14 @@ LANGUAGE_NAMES = {"de": "German", "en": "English", "fr": "French", "es": "Spanis
                   "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "zh": "Chinese", "ja": "Japanese"}
 
 
+def default_instruction(source_lang: str | None = None, target_lang: str | None = None) -> str:
+    """--instruction's default: translation when the languages are given, else summarization."""
+    if source_lang and target_lang:
+        name = lambda code: LANGUAGE_NAMES.get(code, code)  # noqa: E731
+        return f"Translate the following {name(source_lang)} text to {name(target_lang)}."
+    return DEFAULT_SUMMARY_INSTRUCTION
+
+
 @dataclass
 class DataArguments:
     """Fields common to the three tasks."""
@@ -213,7 +221,7 @@ class SummarizationDataArguments(DataArguments):
     def __post_init__(self):
         super().__post_init__()
         if self.instruction is None:
-            self.instruction = DEFAULT_SUMMARY_INSTRUCTION
+            self.instruction = default_instruction()
 
 
 @dataclass
@@ -228,8 +236,7 @@ class TranslationDataArguments(DataArguments):
             raise ValueError("Translation needs --source_lang and --target_lang (e.g. --source_lang de --target_lang en)")
         self.source_lang, self.target_lang = self.source_lang.split("_")[0], self.target_lang.split("_")[0]
         if self.instruction is None:
-            name = lambda code: LANGUAGE_NAMES.get(code, code)  # noqa: E731
-            self.instruction = f"Translate the following {name(self.source_lang)} text to {name(self.target_lang)}."
+            self.instruction = default_instruction(self.source_lang, self.target_lang)
 
 
 @dataclass

@@ -35,8 +35,9 @@ class LlamaAdapter:
         self.window = getattr(cfg, "sliding_window", None) if types is None or "sliding_attention" in types else None
 
     def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-              depth: int | None = None) -> Session:
-        """Prefill: every row's prompt (its padding, left or right, removed) through the first `depth` layers."""
+              depth: int | None = None, enc: torch.Tensor | None = None) -> Session:
+        """Prefill: every row's prompt (its padding, left or right, removed) through the first `depth` layers.
+        (`enc`, an encoder-decoder's encoder output, is unused.)"""
         if input_ids.shape[0] > 1 and getattr(self.rotary, "rope_type", "default") in ("dynamic", "longrope"):
             # HF rescales these from the largest position in the call, which a batch shares across its rows
             raise ValueError(f"RoPE type {self.rotary.rope_type!r} depends on the batch: decode with batch size 1")

@@ -582,8 +582,7 @@ class Engine:
         B = input_ids.shape[0]
         self.rules = Rules(B, max_new_tokens, eos, processors, criteria, sample)
         depth = self.p.static_layer if self.p.method == "static" else self.L
-        sess = self.ad.start(input_ids, attention_mask, depth=depth, **({"enc": encoder_out} if encoder_out is not None
-                                                                          else {}))
+        sess = self.ad.start(input_ids, attention_mask, depth=depth, enc=encoder_out)
         if sess.prompts is not None:  # decoder-only: HF's history starts with the row as given, padding included
             rows = [_Row(list(pr), len(pr), b, input_ids[b].tolist()) for b, pr in enumerate(sess.prompts)]
         else:
@@ -625,13 +624,6 @@ class Engine:
         for r in rows:
             st.records.extend(r.records)
         return rows, sess
-
-    def generate(self, input_ids, attention_mask=None, *, start_token: int, max_new_tokens: int,
-                 eos) -> tuple[list, DecodeStats]:
-        """New tokens of every row and the counts."""
-        st = DecodeStats(num_layers=self.L)
-        rows, _ = self.run(input_ids, attention_mask, start_token, max_new_tokens, eos, st)
-        return [r.tokens[r.prompt_len:] for r in rows], st
 
 
 def accept_or_resample(p_logits, q_logits, x: int) -> int:

@@ -36,7 +36,7 @@ from transformers import AutoTokenizer  # noqa: E402
 from additional_args import EXIT_DEFAULTS  # noqa: E402
 from models import MODEL_CLASSES  # noqa: E402
 from util import metrics as M  # noqa: E402
-from additional_args import DEFAULT_SUMMARY_INSTRUCTION, LANGUAGE_NAMES  # noqa: E402
+from additional_args import DEFAULT_SUMMARY_INSTRUCTION, default_instruction  # noqa: E402
 from util.runner import causal_lm_features, require_chat_template  # noqa: E402
 
 TRAIN_ONLY = ("intermediate_loss_fn", "distill_layer_alpha", "output_hidden_states_decoder", "do_layer_transformation",
@@ -360,9 +360,7 @@ def main(argv=None):
     if a.source_prefix is None:
         a.source_prefix = "" if a.use_chat_template else "summarize: "
     if a.instruction is None:
-        a.instruction = (f"Translate the following {LANGUAGE_NAMES.get(a.source_lang, a.source_lang)} text to "
-                         f"{LANGUAGE_NAMES.get(a.target_lang, a.target_lang)}."
-                         if a.task == "translation" else DEFAULT_SUMMARY_INSTRUCTION)
+        a.instruction = default_instruction(*((a.source_lang, a.target_lang) if a.task == "translation" else ()))
     command = f"python scripts/benchmark.py {' '.join(argv if argv is not None else sys.argv[1:])}"
     runs, loaded = {}, load(a)
     for bs in a.batch_size:

@@ -105,7 +105,7 @@ def collect(model, seqs, layers, pad: int, batch: int, prompts: bool = False):
 
 
 def exit_logits(model, adapter, h):
-    return model.lm_head(model.model.norm(adapter(h) if adapter is not None else h))
+    return model.exit_logits(model.exit_norm(adapter(h) if adapter is not None else h))
 
 
 @torch.no_grad()
@@ -134,7 +134,7 @@ def train_adapter(model, adapter, h, teacher_h, steps: int, lr: float, batch: in
     for step in range(steps):
         idx = torch.randint(0, len(h), (batch,), generator=g)
         with torch.no_grad():
-            t = F.log_softmax(model.lm_head(teacher_h[idx]), -1)
+            t = F.log_softmax(model.exit_logits(teacher_h[idx]), -1)
         s = F.log_softmax(exit_logits(model, adapter, h[idx]), -1)
         loss = F.kl_div(s, t, log_target=True, reduction="batchmean")
         opt.zero_grad()
@@ -189,7 +189,7 @@ def main(argv=None):
     t = time.time()
     H, teacher = collect(model, train_s, args.layers, pad, args.gen_batch, args.train_on_prompts)
     He, teacher_e = collect(model, eval_s, args.layers, pad, args.gen_batch)
-    top_e = torch.cat([model.lm_head(teacher_e[i:i + 512]).argmax(-1) for i in range(0, len(teacher_e), 512)])
+    top_e = torch.cat([model.exit_logits(teacher_e[i:i + 512]).argmax(-1) for i in range(0, len(teacher_e), 512)])
     report.update(collect_seconds=round(time.time() - t, 1), train_positions=len(teacher), eval_positions=len(top_e))
     print(f"{len(teacher)} training / {len(top_e)} held-out positions ({time.time() - t0:.0f}s)", flush=True)
 

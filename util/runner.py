@@ -304,8 +304,8 @@ def require_chat_template(tokenizer, decoder_only: bool) -> None:
 
 
 def stop_at_end_of_turn(model, tokenizer) -> None:
-    """Generation stops at the chat template's end-of-turn token: put it first in the generation config's EOS
-    list when it is missing (an early-exit engine that honours one EOS id takes the first)."""
+    """Generation stops at the chat template's end-of-turn token: add it to the generation config's EOS list when
+    it is missing (HF generate() and the engine stop at any id of the list)."""
     end = chat_end_token_id(tokenizer)
     gc = model.generation_config
     eos = gc.eos_token_id if isinstance(gc.eos_token_id, (list, tuple)) else \
