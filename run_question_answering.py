@@ -29,7 +29,7 @@ from additional_args import QADataArguments
 from models import load_model_and_tokenizer
 from trainers import EarlyExitSeq2SeqTrainer, unwrap_peft
 from util import metrics as M
-from util import runner
+from util import checks, runner
 from util.data_gen import squad_to_records
 
 logger = logging.getLogger(__name__)
@@ -43,14 +43,30 @@ def load_qa_data(data_args, model_args):
         return runner.load_raw_datasets(data_args, model_args)
     out = {}
     for split, f in files.items():
-        if not os.path.isfile(f):
-            raise FileNotFoundError(f"--{split}_file {f} does not exist")
-        with open(f) as fh:
-            obj = json.load(fh)
+        obj = checks.read_json_document(f, f"--{split}_file")
         if not (isinstance(obj, dict) and isinstance(obj.get("data"), list)):
             return runner.load_raw_datasets(data_args, model_args)
-        out[split] = datasets.Dataset.from_list(squad_to_records(obj))
+        try:
+            out[split] = datasets.Dataset.from_list(squad_to_records(obj))
+        except (KeyError, TypeError, AttributeError) as e:
+            raise checks.InputError(f"--{split}_file {f}: not the official SQuAD layout (data -> paragraphs -> "
+                                    f"context, qas -> id, question, answers): {type(e).__name__} {e}") from None
+        if len(out[split]) == 0:
+            raise checks.InputError(f"--{split}_file {f} holds no questions")
     return datasets.DatasetDict(out)
+
+
+def answer_problem(answers, context, training: bool) -> str:
+    """'' or why an example's answers cannot train a window; answers of the wrong shape raise."""
+    if not (isinstance(answers, dict) and isinstance(answers.get("text"), list)
+            and isinstance(answers.get("answer_start"), list) and len(answers["text"]) == len(answers["answer_start"])):
+        raise checks.InputError(f"'answers' must be {{'text': [...], 'answer_start': [...]}} of equal length, got "
+                                f"{str(answers)[:60]}")
+    if training:  # the window that holds the answer is found from answer_start; evaluation scores the texts
+        for text, start in zip(answers["text"], answers["answer_start"]):
+            if not isinstance(start, int) or context[start:start + len(text)] != text:
+                return "an answer_start that does not point at its answer text in the context"
+    return ""
 
 
 def windows(tokenizer, examples, d, with_targets):
@@ -147,9 +163,10 @@ def main(argv=None):
         ds = runner.select_split(raw, split, n, needed)
         if ds is None:
             return None, None
-        ds = ds.filter(lambda ex: bool(str(ex[d.question_column]).strip() and str(ex[d.context_column]).strip()))
-        if len(ds) == 0:
-            raise ValueError(f"{split}: every example has an empty question or context")
+        q, c, a = d.question_column, d.context_column, d.answer_column
+        ds = checks.usable_rows(ds, split, lambda ex: checks.text_problem({f"question {q!r}": ex[q],
+                                                                           f"context {c!r}": ex[c]})
+                                or answer_problem(ex[a], ex[c], with_targets), what="question or context")
         with training_args.main_process_first(desc=f"{split} windows"):
             feats = ds.map(lambda ex: windows(tokenizer, ex, d, with_targets), batched=True,
                            remove_columns=ds.column_names, num_proc=d.preprocessing_num_workers,
@@ -192,4 +209,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    checks.run_cli(main, "run_question_answering.py")

@@ -11,7 +11,7 @@ Arguments can also come from a single .json file.
 
 from additional_args import SummarizationDataArguments
 from util import metrics as M
-from util import runner
+from util import checks, runner
 
 # (text column, summary column) of the hub datasets the published recipes use.
 summarization_name_mapping = {
@@ -50,6 +50,11 @@ def columns(data_args, names):
             data_args.summary_column or mapped[1] or _guess(names, SUMMARY_NAMES, 1)]
 
 
+def fields(data_args, ds):
+    text, summary = columns(data_args, ds.column_names)
+    return lambda ex: {f"source {text!r}": ex[text], f"target {summary!r}": ex[summary]}
+
+
 def pairs(examples, data_args):
     text, summary = columns(data_args, list(examples))
     return [t or "" for t in examples[text]], [x or "" for x in examples[summary]]
@@ -70,7 +75,7 @@ def lead_baseline(trainer, data_args, raw, results):
         trainer.save_metrics(split, {k: v for k, v in results.items() if k.startswith(f"{split}_")})
 
 
-TASK = runner.TextTask(SummarizationDataArguments, columns, pairs, M.rouge, after=lead_baseline)
+TASK = runner.TextTask(SummarizationDataArguments, columns, fields, pairs, M.rouge, after=lead_baseline)
 
 
 def main(argv=None):
@@ -78,4 +83,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    checks.run_cli(main, "run_summarization.py")

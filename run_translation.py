@@ -13,7 +13,24 @@ and chrF, offline.
 
 from additional_args import TranslationDataArguments
 from util import metrics as M
-from util import runner
+from util import checks, runner
+
+
+def fields(d, ds):
+    """Source and target of one example; a language that no example has is refused here, by name."""
+    feature = ds.features["translation"]
+    langs = sorted(feature) if isinstance(feature, dict) else sorted(getattr(feature, "languages", []) or [])
+    missing = [lang for lang in (d.source_lang, d.target_lang) if langs and lang not in langs]
+    if missing:
+        raise ValueError(f"Language(s) {missing} not in the data's translation pairs, which have {langs}")
+    def text(ex, lang):
+        pair = ex["translation"]
+        if pair is not None and not isinstance(pair, dict):
+            raise checks.InputError(f"'translation' is {type(pair).__name__}, not an object {{language: text}}")
+        return (pair or {}).get(lang)
+
+    return lambda ex: {f"{role} language {lang!r} of 'translation'": text(ex, lang)
+                       for role, lang in (("source", d.source_lang), ("target", d.target_lang))}
 
 
 def pairs(examples, d):
@@ -24,7 +41,7 @@ def pairs(examples, d):
     return [ex[d.source_lang] or "" for ex in pairs_], [ex[d.target_lang] or "" for ex in pairs_]
 
 
-TASK = runner.TextTask(TranslationDataArguments, lambda data_args, names: ["translation"], pairs, M.bleu)
+TASK = runner.TextTask(TranslationDataArguments, lambda data_args, names: ["translation"], fields, pairs, M.bleu)
 
 
 def main(argv=None):
@@ -32,4 +49,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    checks.run_cli(main, "run_translation.py")

@@ -347,7 +347,17 @@ def validate_exit_settings(s: dict, num_decoder_layers: int, training: bool = Fa
 def update_config(config, add_args: AdditionalArguments, max_answer_length=None, training=False) -> dict:
     """Resolve the exit settings, validate them against the decoder depth and write them on the config."""
     settings = add_args.resolved(config)
-    validate_exit_settings(settings, num_decoder_layers(config), training=training)
+    try:
+        validate_exit_settings(settings, num_decoder_layers(config), training=training)
+    except ValueError as e:
+        given = add_args.given()
+        saved = [k for k in EXIT_DEFAULTS if k not in given and getattr(config, k, None) is not None
+                 and f"--{k}" in str(e)]
+        if saved:  # the user never typed these flags: say where the values came from
+            where = getattr(config, "name_or_path", "") or "the checkpoint"
+            raise ValueError(f"{e} [{', '.join(saved)} from the config.json of {where}; pass the flag to override "
+                             f"it]") from None
+        raise
     config.update({k: v for k, v in settings.items() if k not in _TRAIN_ONLY})
     if max_answer_length is not None:
         config.max_answer_length = max_answer_length

@@ -6,6 +6,8 @@ import logging
 import os
 import sys
 
+from util import checks
+
 from .client import ChatClient, GptEvalError, InputError, RateLimiter, redact
 from .data import load_inputs
 from .report import aggregate, bar_chart, markdown
@@ -67,7 +69,10 @@ def evaluate(args) -> dict:
     api_key = os.environ.get(args.api_key_env)
     if not api_key:
         log.warning("environment variable %s is not set; sending requests without an API key", args.api_key_env)
-    os.makedirs(args.output_dir, exist_ok=True)
+    try:
+        checks.writable_dir(args.output_dir, "--output_dir")
+    except checks.InputError as e:
+        raise InputError(str(e)) from None
     names = {"a": args.name_a, "b": args.name_b}
     client = ChatClient(args.base_url, args.model, api_key=api_key, api_key_env=args.api_key_env,
                         timeout=args.timeout, max_retries=args.max_retries, backoff_base=args.backoff_base,

@@ -3,6 +3,8 @@
 import json
 import os
 
+from util import checks
+
 from .client import InputError
 
 # Same guesses as run_summarization.py makes for local files.
@@ -16,8 +18,11 @@ def read_lines(path: str) -> list[str]:
     by hand usually end with one (so a final empty prediction shows up as a length mismatch, not silently)."""
     if not os.path.isfile(path):
         raise InputError(f"file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    with open(path, "rb") as f:
+        try:
+            text = checks.decode_utf8(f.read(), str(path), "input file")
+        except checks.InputError as e:
+            raise InputError(str(e)) from None
     if text.endswith("\n"):
         text = text[:-1]
     return text.split("\n") if text else []

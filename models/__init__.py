@@ -7,6 +7,7 @@ import os
 from transformers import AutoConfig, AutoTokenizer
 
 from additional_args import update_config
+from util.checks import InputError, looks_local, require_model_path
 from models.modeling_bart import EffBartForConditionalGeneration
 from models.modeling_common import EXIT_MODULES, EarlyExitModelMixin, MetaHead, freeze_all_but_meta_head
 from models.modeling_llama import EffLlamaForCausalLM, EffMistralForCausalLM, EffQwen2ForCausalLM
@@ -35,6 +36,9 @@ def lora_base(path: str) -> str | None:
         base = json.load(fh).get("base_model_name_or_path")
     if not base:
         raise ValueError(f"{f} names no base_model_name_or_path; cannot rebuild the model under the adapter")
+    if looks_local(base) and not os.path.exists(os.path.expanduser(base)):
+        raise InputError(f"{path} is a LoRA adapter on {base} (base_model_name_or_path in adapter_config.json), "
+                         "which does not exist: restore that folder or edit the path")
     return base
 
 
@@ -99,7 +103,7 @@ def load_config(model_args, path):
 
 def load_model_and_tokenizer(model_args, add_args, max_answer_length=None, training=False):
     """Config (exit settings resolved and validated), model and tokenizer; returns (model, tokenizer, settings)."""
-    path = model_args.model_name_or_path
+    path = require_model_path(model_args.model_name_or_path)
     base = lora_base(path) if os.path.isdir(path) else None
     # A LoRA folder keeps its exit settings in its own config.json when it has one.
     has_own_config = os.path.isfile(os.path.join(path, "config.json"))

@@ -35,6 +35,7 @@ from transformers import AutoTokenizer  # noqa: E402
 
 from additional_args import EXIT_DEFAULTS  # noqa: E402
 from models import MODEL_CLASSES  # noqa: E402
+from util import checks  # noqa: E402
 from util import metrics as M  # noqa: E402
 from additional_args import DEFAULT_SUMMARY_INSTRUCTION, default_instruction  # noqa: E402
 from util.runner import causal_lm_features, require_chat_template  # noqa: E402
@@ -60,8 +61,9 @@ def method_table(a, L) -> dict:
     for t in a.free_thresholds:
         table[f"free_{t}"] = ("free", free(t))
     table["free_adaptive"] = ("free_adaptive", dict(free(a.adapt_init), use_adapt_threshold=True))
-    for t in a.verify_thresholds or a.free_thresholds:
-        table[f"free_verify_{t}"] = ("free_verify", dict(free(t), exact_verification=True))
+    if a.num_beams == 1:  # verification rewrites exited tokens, which beam search refuses (see README)
+        for t in a.verify_thresholds or a.free_thresholds:
+            table[f"free_verify_{t}"] = ("free_verify", dict(free(t), exact_verification=True))
     return {k: v for k, v in table.items() if not a.methods or k in a.methods or v[0] in a.methods}
 
 
@@ -74,11 +76,23 @@ def configure(model, settings: dict) -> None:
 
 
 def load_rows(a):
-    rows = [json.loads(line) for line in open(a.validation_file)][: a.max_samples]
+    """(sources with the prefix, references) of the first --max_samples rows; a row without usable text is an error
+    naming it (the benchmark compares methods on the same rows, so none is dropped silently)."""
+    rows = checks.read_jsonl(a.validation_file, "--validation_file")[: a.max_samples]
     if a.task == "translation":
-        src = [a.source_prefix + r["translation"][a.source_lang] for r in rows]
-        return src, [r["translation"][a.target_lang] for r in rows]
-    return [a.source_prefix + r[a.text_column] for r in rows], [r[a.summary_column] for r in rows]
+        get = lambda r, k: (r.get("translation") or {}).get(k)  # noqa: E731
+        keys = {"source": ("--source_lang", a.source_lang), "target": ("--target_lang", a.target_lang)}
+    else:
+        get = lambda r, k: r.get(k)  # noqa: E731
+        keys = {"source": ("--text_column", a.text_column), "target": ("--summary_column", a.summary_column)}
+    for n, r in enumerate(rows, 1):
+        for role, (flag, key) in keys.items():
+            problem = checks.text_problem({f"{role} {key!r}": get(r, key)})
+            if problem:
+                has = sorted((r.get("translation") or {}) if a.task == "translation" else r)
+                raise checks.InputError(f"--validation_file {a.validation_file}: row {n} has {problem}; set {flag} "
+                                        f"(the row has {has})")
+    return ([a.source_prefix + get(r, keys["source"][1]) for r in rows], [get(r, keys["target"][1]) for r in rows])
 
 
 def score(a, texts, refs) -> float:
@@ -86,7 +100,9 @@ def score(a, texts, refs) -> float:
 
 
 def timed_generate(model, batches, family, a, seed=0):
-    kw = dict(max_new_tokens=a.max_new_tokens, do_sample=a.do_sample, num_beams=1)
+    kw = dict(max_new_tokens=a.max_new_tokens, do_sample=a.do_sample, num_beams=a.num_beams)
+    if a.length_penalty is not None:
+        kw["length_penalty"] = a.length_penalty
     if a.do_sample:  # HF's warpers, the same for every method; each pass draws with its own seed
         kw.update(temperature=a.temperature, top_p=a.top_p, top_k=a.top_k)
         torch.manual_seed(seed)
@@ -147,8 +163,8 @@ def run(a, d: SimpleNamespace, batch_size: int) -> dict:
                        return_tensors="pt") for i in range(0, len(sources), batch_size)]
     results, texts_of, bmm = {}, {}, None
     table = method_table(a, L)
-    if batch_size > 1 and table.pop("hf_assistant_early_exit", None):
-        print("HF's assisted generation (assistant_early_exit) decodes batch size 1 only: left out at this batch size")
+    if (batch_size > 1 or a.num_beams > 1) and table.pop("hf_assistant_early_exit", None):
+        print("HF's assisted generation (assistant_early_exit) decodes one greedy or sampled row only: left out here")
     for family, settings in table.values():
         configure(model, settings)
         timed_generate(model, batches[: a.warmup], family, a)
@@ -196,6 +212,7 @@ def run(a, d: SimpleNamespace, batch_size: int) -> dict:
             r["efficiency"] = round(r["speedup_vs_hf"] / r["ideal_speedup"], 3)
     res = {"model": a.model_name_or_path, "task": a.task, "samples": len(refs), "batch_size": batch_size,
            "sampling": dict(temperature=a.temperature, top_p=a.top_p, top_k=a.top_k) if a.do_sample else None,
+           "num_beams": a.num_beams, "length_penalty": a.length_penalty,
            "repeats": a.repeats, "threads": torch.get_num_threads(), "num_layers": L,
            "device": "cuda" if torch.cuda.is_available() else "cpu", "methods": results,
            "auc": auc_by_family(results)}
@@ -352,11 +369,25 @@ def main(argv=None):
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top_p", type=float, default=1.0)
     p.add_argument("--top_k", type=int, default=50)
+    p.add_argument("--num_beams", type=int, default=1, help="beam search for every method, HF's included")
+    p.add_argument("--length_penalty", type=float, default=None, help="with beams (default: the model's config)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--warmup", type=int, default=3, help="batches decoded once before timing")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--output_dir", default=None)
     a = p.parse_args(argv)
+    for flag in ("max_samples", "max_new_tokens", "repeats", "num_beams"):
+        if getattr(a, flag) < 1:
+            p.error(f"--{flag} must be >= 1")
+    if min(a.batch_size) < 1 or a.warmup < 0:
+        p.error("--batch_size values must be >= 1 and --warmup >= 0")
+    for flag in ("free_thresholds", "calm_thresholds", "verify_thresholds"):
+        bad = [t for t in getattr(a, flag) or [] if not 0.0 <= t <= 1.0]
+        if bad or not 0.0 <= a.adapt_init <= 1.0:
+            p.error(f"--{flag} {bad} / --adapt_init {a.adapt_init}: thresholds are confidences in [0, 1]")
+    checks.require_model_path(a.model_name_or_path)
+    if a.output_dir:
+        checks.writable_dir(a.output_dir, "--output_dir")
     if a.source_prefix is None:
         a.source_prefix = "" if a.use_chat_template else "summarize: "
     if a.instruction is None:
@@ -415,4 +446,4 @@ def sweep_markdown(sweep: dict) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    checks.run_cli(main, "benchmark.py")

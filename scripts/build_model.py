@@ -25,6 +25,7 @@ from transformers import (BartConfig, BartTokenizer, LlamaConfig, LlamaTokenizer
                           T5TokenizerFast)
 
 from models import MODEL_CLASSES  # noqa: E402
+from util import checks  # noqa: E402
 from util.data_gen import corpus_text  # noqa: E402
 
 SPECIALS = ["<pad>", "</s>", "<unk>"]  # T5's ids: pad 0, eos 1, unk 2
@@ -128,8 +129,14 @@ def make_config(model_type, tokenizer, d_model, d_ff, num_heads, d_kv, num_layer
 def build(out_dir, vocab_size=4000, d_model=128, d_ff=512, num_heads=4, d_kv=32, num_layers=4,
           num_decoder_layers=6, corpus_lines=20000, seed=0, model_type="t5", **exit_settings):
     lines = corpus_text(seed, corpus_lines)
-    tokenizer = {"bart": train_bart_tokenizer, "qwen2": train_qwen2_tokenizer}.get(
-        model_type, train_llama_tokenizer if model_type in DECODER_ONLY else train_tokenizer)(lines, vocab_size)
+    try:
+        tokenizer = {"bart": train_bart_tokenizer, "qwen2": train_qwen2_tokenizer}.get(
+            model_type, train_llama_tokenizer if model_type in DECODER_ONLY else train_tokenizer)(lines, vocab_size)
+    except Exception as e:  # the tokenizers trainer raises a bare Exception
+        if "not large enough" not in str(e):
+            raise
+        raise checks.InputError(f"--vocab_size {vocab_size} is too small for the characters of the corpus: "
+                                f"{e}") from None
     config = make_config(model_type, tokenizer, d_model, d_ff, num_heads, d_kv, num_layers, num_decoder_layers,
                          **exit_settings)
     import torch
@@ -156,10 +163,17 @@ def main(argv=None):
     p.add_argument("--corpus_lines", type=int, default=20000, help="generated lines the tokenizer is trained on")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
+    for flag in ("vocab_size", "d_model", "d_ff", "num_heads", "d_kv", "num_layers", "num_decoder_layers",
+                 "corpus_lines"):
+        if getattr(a, flag) < 1:
+            p.error(f"--{flag} must be >= 1, got {getattr(a, flag)}")
+    if a.model_type not in ("t5", "longt5") and a.d_model % a.num_heads:
+        p.error(f"--d_model {a.d_model} must be a multiple of --num_heads {a.num_heads} for {a.model_type}")
+    checks.writable_dir(a.out_dir, "--out_dir")
     model, tok = build(**vars(a))
     n = sum(p.numel() for p in model.parameters())
     print(f"wrote {a.out_dir}: {a.model_type} {n / 1e6:.2f}M parameters, vocab {len(tok)}")
 
 
 if __name__ == "__main__":
-    main()
+    checks.run_cli(main, "build_model.py")

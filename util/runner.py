@@ -1,5 +1,6 @@
 """The parts of an HF-style entry point that every task shares: arguments, data files, checkpoints, stages."""
 
+import json
 import logging
 import os
 import sys
@@ -10,9 +11,10 @@ import datasets
 import numpy as np
 import transformers
 from transformers import HfArgumentParser, set_seed
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from additional_args import AdditionalArguments, ModelArguments, TrainingArguments, alias_argv
+from util import checks
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +40,45 @@ def setup(training_args):
     set_seed(training_args.seed)
 
 
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors", "pytorch_model.bin")
+
+
+def checkpoint_problem(path: str) -> str | None:
+    """Why a checkpoint folder cannot be resumed from, or None. The Trainer writes trainer_state.json last, so a
+    run killed while saving leaves a folder without it (or with it cut short)."""
+    if not any(os.path.isfile(os.path.join(path, f)) for f in WEIGHT_FILES):
+        return "no weights"
+    try:
+        with open(os.path.join(path, "trainer_state.json")) as f:
+            json.load(f)
+    except FileNotFoundError:
+        return "no trainer_state.json"
+    except ValueError:
+        return "a cut-short trainer_state.json"
+    return None
+
+
+def last_complete_checkpoint(out: str) -> str | None:
+    """The newest checkpoint-N folder that is complete; half-written ones are skipped with a warning."""
+    steps = sorted((int(name[len(PREFIX_CHECKPOINT_DIR) + 1:]), name) for name in os.listdir(out)
+                   if name.startswith(PREFIX_CHECKPOINT_DIR + "-") and name[len(PREFIX_CHECKPOINT_DIR) + 1:].isdigit()
+                   and os.path.isdir(os.path.join(out, name)))
+    for _, name in reversed(steps):
+        path = os.path.join(out, name)
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return path
+        logger.warning(f"{path} is incomplete ({problem}; a run stopped while saving it?): skipped")
+    return None
+
+
 def detect_last_checkpoint(training_args):
     """The checkpoint to resume from, or None; refuses to train into a non-empty folder by accident."""
     out = training_args.output_dir
+    checks.writable_dir(out, "--output_dir")
     if not (os.path.isdir(out) and training_args.do_train) or training_args.overwrite_output_dir:
         return None
-    last = get_last_checkpoint(out)
+    last = last_complete_checkpoint(out)
     if last is None and len(os.listdir(out)) > 0:
         raise ValueError(f"Output directory ({out}) already exists and is not empty. "
                          "Use --overwrite_output_dir to train into it anyway.")
@@ -57,21 +92,9 @@ def load_raw_datasets(data_args, model_args):
     if data_args.dataset_name is not None:
         return datasets.load_dataset(data_args.dataset_name, data_args.dataset_config_name,
                                      cache_dir=model_args.cache_dir, token=model_args.token)
-    files = {}
-    for split, f in (("train", data_args.train_file), ("validation", data_args.validation_file),
-                     ("test", data_args.test_file)):
-        if f is None:
-            continue
-        if not os.path.isfile(f):
-            raise FileNotFoundError(f"--{split}_file {f} does not exist")
-        files[split] = f
-    exts = {f.rsplit(".", 1)[-1].replace("jsonl", "json") for f in files.values()}
-    if len(exts) > 1:
-        raise ValueError(f"Data files must share one format, got {sorted(exts)}")
-    try:
-        return datasets.load_dataset(exts.pop(), data_files=files, cache_dir=model_args.cache_dir)
-    except datasets.exceptions.DatasetGenerationError as e:
-        raise ValueError(f"Could not read {files}: {e.__cause__ or e}. All splits must have the same columns.") from e
+    files = {split: f for split, f in (("train", data_args.train_file), ("validation", data_args.validation_file),
+                                       ("test", data_args.test_file)) if f is not None}
+    return checks.load_data_files(files, cache_dir=model_args.cache_dir)
 
 
 def require_columns(dataset, columns, flag_hint=""):
@@ -141,36 +164,35 @@ def finish_distributed(trainer):
 class TextTask:
     """What a text-to-text task adds to the shared entry point.
 
-    columns(data_args, column_names) -> the columns examples must have; pairs(examples, data_args) ->
-    (sources, targets) as strings, before --source_prefix; score(predictions, references) -> metrics.
+    columns(data_args, column_names) -> the columns examples must have; fields(data_args, dataset) -> a function of
+    one example giving {label: raw value} of its source and target (checked by util.checks: text, not empty);
+    pairs(examples, data_args) -> (sources, targets) as strings, before --source_prefix;
+    score(predictions, references) -> metrics.
     """
 
     data_cls: type
     columns: Callable
+    fields: Callable
     pairs: Callable
     score: Callable
     after: Callable | None = None  # after(trainer, data_args, raw_splits, results) for extra reports
 
 
-def prepare_split(raw, split, max_samples, needed, task, data_args, training_args, tokenize):
+def prepare_split(raw, split, max_samples, needed, task, data_args, training_args, tokenize, max_target):
     """(cleaned raw split, tokenized split) or (None, None) when the stage does not need it."""
     ds = select_split(raw, split, max_samples, needed)
     if ds is None:
         return None, None
-
-    def nonempty(ex):  # judged before the prefix, which would make an empty source look non-empty
-        sources, targets = task.pairs({k: [v] for k, v in ex.items()}, data_args)
-        return bool(str(sources[0]).strip() and str(targets[0]).strip())
-
-    kept = ds.filter(nonempty)
-    if len(kept) < len(ds):
-        logger.warning(f"{split}: dropped {len(ds) - len(kept)} examples with an empty source or target")
-    if len(kept) == 0:
-        raise ValueError(f"{split}: every example has an empty source or target")
+    fields = task.fields(data_args, ds)  # judged before the prefix, which would make an empty source look non-empty
+    kept = checks.usable_rows(ds, split, lambda ex: checks.text_problem(fields(ex)))
     with training_args.main_process_first(desc=f"{split} tokenization"):
         tok = kept.map(tokenize, batched=True, remove_columns=kept.column_names,
                        num_proc=data_args.preprocessing_num_workers, load_from_cache_file=not data_args.overwrite_cache)
-    return kept, tok
+    long_src, long_tgt = sum(tok["_long_source"]), sum(tok["_long_target"])
+    if long_src or long_tgt:
+        logger.warning(f"{split}: truncated {long_src} of {len(tok)} sources to --max_source_length "
+                       f"{data_args.max_source_length} tokens and {long_tgt} targets to {max_target} tokens")
+    return kept, tok.remove_columns(["_long_source", "_long_target"])
 
 
 def run_text_task(task: TextTask, argv=None) -> dict:
@@ -203,14 +225,20 @@ def run_text_task(task: TextTask, argv=None) -> dict:
     def tokenize(examples, max_target, train):
         sources, targets = task.pairs(examples, data_args)
         sources = [(data_args.source_prefix or "") + x for x in sources]
+        # counted here, where the limits apply, for one warning per split
+        special = not decoder_only  # decoder-only features add their own BOS / separator / end token
+        src_len = [len(x) for x in tokenizer(sources, add_special_tokens=special)["input_ids"]]
+        tgt_len = [len(x) for x in tokenizer(text_target=targets, add_special_tokens=special)["input_ids"]]
+        long = {"_long_source": [n > data_args.max_source_length for n in src_len],
+                "_long_target": [n > max_target - (not special) for n in tgt_len]}
         if decoder_only:
-            return causal_lm_features(tokenizer, sources, targets, data_args, max_target, with_target=train)
+            return {**causal_lm_features(tokenizer, sources, targets, data_args, max_target, with_target=train), **long}
         enc = tokenizer(sources, max_length=data_args.max_source_length, padding=padding, truncation=True)
         labels = tokenizer(text_target=targets, max_length=max_target, padding=padding, truncation=True)["input_ids"]
         if padding and data_args.ignore_pad_token_for_loss:
             labels = [[t if t != tokenizer.pad_token_id else -100 for t in lab] for lab in labels]
         enc["labels"] = labels
-        return enc
+        return {**enc, **long}
 
     splits = {}
     for stage, split, n, needed, max_target in (
@@ -219,7 +247,7 @@ def run_text_task(task: TextTask, argv=None) -> dict:
             ("predict", "test", data_args.max_predict_samples, training_args.do_predict,
              data_args.val_max_target_length)):
         splits[stage] = prepare_split(raw, split, n, needed, task, data_args, training_args,
-                                      lambda ex, m=max_target, t=stage == "train": tokenize(ex, m, t))
+                                      lambda ex, m=max_target, t=stage == "train": tokenize(ex, m, t), max_target)
 
     collator = DataCollatorForSeq2Seq(
         tokenizer, model=model, label_pad_token_id=-100 if data_args.ignore_pad_token_for_loss else tokenizer.pad_token_id,
