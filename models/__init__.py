@@ -10,7 +10,8 @@ from additional_args import update_config
 from util.checks import InputError, looks_local, require_model_path
 from models.modeling_bart import EffBartForConditionalGeneration
 from models.modeling_common import EXIT_MODULES, EarlyExitModelMixin, MetaHead, freeze_all_but_meta_head
-from models.modeling_llama import EffLlamaForCausalLM, EffMistralForCausalLM, EffQwen2ForCausalLM
+from models.modeling_llama import (EffGemma2ForCausalLM, EffGemma3ForCausalLM, EffLlamaForCausalLM,
+                                   EffMistralForCausalLM, EffPhi3ForCausalLM, EffQwen2ForCausalLM, EffQwen3ForCausalLM)
 from models.modeling_t5 import EffLongT5ForConditionalGeneration, EffT5ForConditionalGeneration
 
 logger = logging.getLogger(__name__)
@@ -22,9 +23,13 @@ MODEL_CLASSES = {
     "llama": EffLlamaForCausalLM,
     "qwen2": EffQwen2ForCausalLM,
     "mistral": EffMistralForCausalLM,
+    "qwen3": EffQwen3ForCausalLM,
+    "phi3": EffPhi3ForCausalLM,
+    "gemma2": EffGemma2ForCausalLM,
+    "gemma3_text": EffGemma3ForCausalLM,  # Gemma 3 1B; the larger, multimodal "gemma3" checkpoints are not supported
 }
 # peft has no default LoRA targets for these model types
-DEFAULT_LORA_TARGETS = {"longt5": ["q", "v"]}
+DEFAULT_LORA_TARGETS = {"longt5": ["q", "v"], "phi3": ["qkv_proj"]}
 
 
 def lora_base(path: str) -> str | None:
@@ -152,6 +157,7 @@ def add_lora(model, s):
 
 
 __all__ = ["EffT5ForConditionalGeneration", "EffLongT5ForConditionalGeneration", "EffBartForConditionalGeneration",
-           "EffLlamaForCausalLM", "EffQwen2ForCausalLM", "EffMistralForCausalLM", "EarlyExitModelMixin", "MetaHead",
+           "EffLlamaForCausalLM", "EffQwen2ForCausalLM", "EffQwen3ForCausalLM", "EffMistralForCausalLM",
+           "EffPhi3ForCausalLM", "EffGemma2ForCausalLM", "EffGemma3ForCausalLM", "EarlyExitModelMixin", "MetaHead",
            "MODEL_CLASSES", "add_lora",
            "freeze_all_but_meta_head", "load_model_and_tokenizer"]

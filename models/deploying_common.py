@@ -63,6 +63,17 @@ def make_span(starts, n, causal: bool, dtype, device) -> Span:
     return Span(starts, n, ends, nmax, end, positions, mask, same_start)
 
 
+def windowed(span: Span, window: int, dtype) -> torch.Tensor | None:
+    """The span's mask for a sliding-window layer: a query at position q sees only keys q - window < k <= q
+    (HF's sliding-window overlay); the same as the span's mask while no query reaches the window."""
+    if max(span.starts) + span.nmax <= window:
+        return span.mask
+    keys = torch.arange(span.end, device=span.positions.device)
+    old = keys[None, None, :] <= span.positions[:, :, None] - window
+    mask = span.mask if span.mask is not None else torch.zeros(old.shape, dtype=dtype, device=old.device)[:, None]
+    return mask.masked_fill(old[:, None], torch.finfo(dtype).min)
+
+
 class RaggedCache:
     """Decoder self-attention K/V of a batch; row r's layer i holds positions 0 .. lens[i, r] - 1."""
 

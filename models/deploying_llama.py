@@ -1,5 +1,8 @@
-"""LLaMA-family adapter for the early-exit engine (decoder-only: LLaMA, Qwen2, Mistral), reusing the loaded HF
-modules (the same module names and decoder-layer signature; Qwen2's q/k/v biases live inside its projections).
+"""Decoder-only adapter for the early-exit engine: every family whose decoder layers have LLaMA's signature and
+module names (LLaMA, Llama 3, Qwen2, Qwen3, Mistral, Phi-3, Gemma 2, Gemma 3), reusing the loaded HF modules.
+What the families change lives inside HF's modules (q/k/v biases, q/k norms, fused projections, (1 + w) norms,
+scaled embeddings, attention soft-capping); what the adapter must know is the per-layer attention pattern and the
+final-logit soft-cap.
 
 Same interface as T5Adapter, with the decoder-only differences (FREE_SPEC.md section 8):
 - `start()` prefills every row's prompt (padding removed: each row's tokens sit at positions 0..) through
@@ -7,40 +10,77 @@ Same interface as T5Adapter, with the decoder-only differences (FREE_SPEC.md sec
   of its last prompt position; the engine continues from there;
 - RoPE positions are the tokens' TRUE positions, carried by the span; a stale deep layer's span in FREE's
   parallel pass is rotated at the stacked tokens' own positions, not at that layer's cache length or layer 0's;
-- `fill_kv` applies RoPE to the propagated keys at the tokens' positions;
-- grouped-query attention: K/V have num_key_value_heads heads (HF's attention repeats them);
-- the final norm is RMSNorm and the LM head is untied, with no output scale.
+- layers differ by type (`config.layer_types`): sliding-window layers get a windowed mask, and Gemma 3 rotates
+  them with their own RoPE base; the span carries (mask, cos/sin) per layer type;
+- `fill_kv` lets HF's attention compute the propagated K/V (its projections, norms and RoPE) and stops it there;
+- grouped-query attention: K/V have num_key_value_heads heads (HF's attention repeats them).
 """
 
-import torch
-from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+import inspect
 
-from models.deploying_common import RaggedCache, Session, Span, heads, make_span
+import torch
+
+from models.deploying_common import RaggedCache, Session, Span, make_span, windowed
+
+FULL, SLIDING = "full_attention", "sliding_attention"
+
+
+def soft_cap(logits: torch.Tensor, cap: float | None) -> torch.Tensor:
+    """Gemma's final-logit soft-cap, cap * tanh(logits / cap); every exit gets the one the last layer gets."""
+    return logits if cap is None else torch.tanh(logits / cap) * cap
+
+
+def layer_types(config, num_layers: int) -> list[str]:
+    """Each layer's attention type; families without `layer_types` (Mistral, Phi-3) slide in every layer when
+    they have a window."""
+    types = getattr(config, "layer_types", None)
+    if types is not None:
+        return list(types)
+    return [SLIDING if getattr(config, "sliding_window", None) is not None else FULL] * num_layers
+
+
+class _Written(Exception):
+    """Raised by _WriteOnly once the K/V are in the cache."""
+
+
+class _WriteOnly:
+    """The cache of one attention call that only has to write its K/V: HF's attention computes them exactly, in
+    the family's own way, and the call stops before the scores it does not need."""
+
+    def __init__(self, kv: RaggedCache):
+        self.kv = kv
+
+    def update(self, k, v, layer, *args, **kwargs):
+        self.kv.update(k, v, layer)
+        raise _Written
 
 
 class LlamaAdapter:
     def __init__(self, model):
         self.model = model
         base = model.model
+        cfg = model.config
         self.layers = base.layers
         self.num_layers = len(base.layers)
-        self.embed_tokens = base.embed_tokens
+        self.embed_tokens = base.embed_tokens  # Gemma's scales by sqrt(hidden_size) itself
         self.norm = base.norm
         self.rotary = base.rotary_emb
         self.lm_head = model.lm_head
-        # Sliding-window layers (Mistral, Qwen2 with use_sliding_window) see only the last `window` keys; the
-        # engine's masks are plain causal, which is the same thing until a sequence reaches the window.
-        cfg = model.config
-        types = getattr(cfg, "layer_types", None)
-        self.window = getattr(cfg, "sliding_window", None) if types is None or "sliding_attention" in types else None
+        self.cap = getattr(cfg, "final_logit_softcapping", None)
+        self.types = layer_types(cfg, self.num_layers)
+        self.window = getattr(cfg, "sliding_window", None) if SLIDING in self.types else None
+        # Gemma 3 rotates each layer type with its own base: its rotary module takes the type
+        self.rope_by_type = "layer_type" in inspect.signature(self.rotary.forward).parameters
 
     def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
               depth: int | None = None, enc: torch.Tensor | None = None) -> Session:
         """Prefill: every row's prompt (its padding, left or right, removed) through the first `depth` layers.
         (`enc`, an encoder-decoder's encoder output, is unused.)"""
-        if input_ids.shape[0] > 1 and getattr(self.rotary, "rope_type", "default") in ("dynamic", "longrope"):
+        rope = getattr(self.rotary, "rope_type", "default")
+        batch_dependent = {"dynamic", "longrope"} & set(rope.values() if isinstance(rope, dict) else [rope])
+        if input_ids.shape[0] > 1 and batch_dependent:
             # HF rescales these from the largest position in the call, which a batch shares across its rows
-            raise ValueError(f"RoPE type {self.rotary.rope_type!r} depends on the batch: decode with batch size 1")
+            raise ValueError(f"RoPE type {batch_dependent.pop()!r} depends on the batch: decode with batch size 1")
         rows = input_ids if attention_mask is None else [r[m.bool()] for r, m in zip(input_ids, attention_mask)]
         prompts = [r.tolist() for r in rows]
         n = torch.tensor([len(p) for p in prompts])
@@ -60,33 +100,38 @@ class LlamaAdapter:
         return sess
 
     def span(self, starts, n=1, causal: bool = True) -> Span:
-        w = self.lm_head.weight
+        w = self.lm_head.weight  # gives dtype and device
         s = make_span(starts, n, causal, w.dtype, w.device)
-        if self.window is not None and s.end > self.window:
-            raise ValueError(f"This model's sliding-window attention ({self.window} tokens) is not supported by the "
-                             f"early-exit engine beyond the window: keep prompt + new tokens within {self.window}")
-        s.extra = self.rotary(w, s.positions)  # (cos, sin) at the true positions; the tensor gives dtype and device
+        kinds = set(self.types)
+        rope = ({t: self.rotary(w, s.positions, t) for t in kinds} if self.rope_by_type
+                else dict.fromkeys(kinds, self.rotary(w, s.positions)))
+        # layer type -> (mask, (cos, sin) at the true positions)
+        s.extra = {t: (windowed(s, self.window, w.dtype) if t == SLIDING else s.mask, rope[t]) for t in kinds}
         return s
 
     def embed(self, ids: torch.Tensor, span: Span) -> torch.Tensor:
         return self.embed_tokens(ids)  # positions enter through RoPE inside attention
 
     def layer(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> torch.Tensor:
+        mask, rope = span.extra[self.types[i]]
         sess.begin(span)
-        return self.layers[i](h, attention_mask=span.mask, position_ids=span.positions, cache=sess.cache,
-                              use_cache=True, position_embeddings=span.extra)
+        return self.layers[i](h, attention_mask=mask, position_ids=span.positions, cache=sess.cache,
+                              use_cache=True, position_embeddings=rope)
 
     def normed(self, h: torch.Tensor) -> torch.Tensor:
         return self.norm(h)
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
-        return self.lm_head(self.norm(h))
+        return soft_cap(self.lm_head(self.norm(h)), self.cap)
 
     def fill_kv(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> None:
         """State propagation: layer i's K/V for the span's tokens, which skipped it, from their exit state."""
         layer = self.layers[i]
-        attn, x = layer.self_attn, layer.input_layernorm(h)
-        k = heads(attn.k_proj, x, attn.head_dim)
-        _, k = apply_rotary_pos_emb(k, k, *span.extra)  # the keys only
+        mask, rope = span.extra[self.types[i]]
         sess.begin(span)
-        sess.kv.update(k, heads(attn.v_proj, x, attn.head_dim), i)
+        try:
+            layer.self_attn(hidden_states=layer.input_layernorm(h), position_embeddings=rope, attention_mask=mask,
+                            position_ids=span.positions, cache=_WriteOnly(sess.kv))
+        except _Written:
+            return
+        raise RuntimeError(f"{type(layer.self_attn).__name__} wrote no K/V to its cache")

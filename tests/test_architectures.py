@@ -6,19 +6,22 @@ Each architecture is a tiny random model whose greedy output varies and whose ex
 
 import pytest
 import torch
-from transformers import (BartConfig, BartForConditionalGeneration, LlamaConfig, LlamaForCausalLM, LongT5Config,
-                          LongT5ForConditionalGeneration, MistralConfig, MistralForCausalLM, Qwen2Config,
-                          Qwen2ForCausalLM)
+from transformers import (BartConfig, BartForConditionalGeneration, Gemma2Config, Gemma2ForCausalLM,
+                          Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, LongT5Config,
+                          LongT5ForConditionalGeneration, MistralConfig, MistralForCausalLM, Phi3Config,
+                          Phi3ForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
-from models import (EffBartForConditionalGeneration, EffLlamaForCausalLM, EffLongT5ForConditionalGeneration,
-                    EffMistralForCausalLM, EffQwen2ForCausalLM, add_lora)
+from models import (EffBartForConditionalGeneration, EffGemma2ForCausalLM, EffGemma3ForCausalLM, EffLlamaForCausalLM,
+                    EffLongT5ForConditionalGeneration, EffMistralForCausalLM, EffPhi3ForCausalLM, EffQwen2ForCausalLM,
+                    EffQwen3ForCausalLM, add_lora)
 from models.engine import DecodeStats, Engine, ThresholdState
 from util import losses
 from test_engine import set_method  # noqa: E402  (tests/ is on sys.path under pytest)
 
 L = 4
 NEW = 12
+WINDOW = 6  # sliding-window families: prompts (5..11 tokens) reach it, prompts + NEW new tokens pass it
 FREE = dict(use_shallow_deep=True, shallow_exit_layer=2, shallow2deep_conf_type="softmax")
 CALM = dict(use_early_exit=True, exit_conf_type="softmax", exit_min_layer=1)
 THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
@@ -49,6 +52,8 @@ class Arch:
         """HF's own model with k decoder layers and m's weights."""
         cfg = m.config.to_dict()
         cfg.update(self.depth(k))
+        if cfg.get("layer_types"):  # the cut model keeps its first k layers, with their attention types
+            cfg["layer_types"] = cfg["layer_types"][:k]
         t = self.hf_cls(type(m.config)(**cfg)).eval()
         missing, _ = t.load_state_dict(m.state_dict(), strict=False)
         assert not missing
@@ -154,8 +159,7 @@ class Llama(Arch):
                                **self.family, **kw)
 
     def depth(self, k):
-        return dict(num_hidden_layers=k, **({"layer_types": None} if hasattr(self.config_cls(), "layer_types")
-                                            else {}))  # per-layer types are recomputed for k layers
+        return dict(num_hidden_layers=k)
 
     def first_decoder_layer(self, m):
         return m.model.layers[0]
@@ -190,11 +194,67 @@ class Qwen2(Llama):
                 proj.bias.normal_(0, 0.5)
 
 
+class Qwen3(Llama):
+    """LLaMA's layer signature with RMSNorm on queries and keys per head (tied embeddings at small sizes)."""
+
+    eff_cls, hf_cls = EffQwen3ForCausalLM, Qwen3ForCausalLM
+    config_cls, family = Qwen3Config, dict(head_dim=8, tie_word_embeddings=True)
+
+    def soften(self, m):
+        for layer in m.model.layers:  # non-trivial norm weights, so a skipped k_norm shows in propagated keys
+            layer.self_attn.k_norm.weight.normal_(1, 0.5)
+            layer.self_attn.q_norm.weight.normal_(1, 0.5)
+
+
 class Mistral(Llama):
-    """LLaMA's layer signature with sliding-window attention (the tests stay inside the window)."""
+    """LLaMA's layer signature with sliding-window attention in every layer; prompts + new tokens pass the window."""
 
     eff_cls, hf_cls = EffMistralForCausalLM, MistralForCausalLM
-    config_cls, family = MistralConfig, dict(sliding_window=64)
+    config_cls, family = MistralConfig, dict(sliding_window=WINDOW)
+
+
+class Phi3(Llama):
+    """Fused qkv and gate/up projections; partial RoPE (Phi-4-mini rotates 3/4 of each head)."""
+
+    eff_cls, hf_cls = EffPhi3ForCausalLM, Phi3ForCausalLM
+    config_cls, family = Phi3Config, dict(partial_rotary_factor=0.5, tie_word_embeddings=False)
+
+
+class Gemma2(Llama):
+    """Embeddings scaled by sqrt(d), (1 + w) norms, norms after attention and MLP, attention and final-logit
+    soft-caps (small, so that a missing cap shows), sliding layers alternating with global ones."""
+
+    eff_cls, hf_cls = EffGemma2ForCausalLM, Gemma2ForCausalLM
+    config_cls = Gemma2Config
+    family = dict(head_dim=8, query_pre_attn_scalar=8, sliding_window=WINDOW, final_logit_softcapping=10.0,
+                  attn_logit_softcapping=5.0)
+
+    def soften(self, m):
+        # (1 + w) norms start at w = 0: make them matter. The scaled embedding outweighs the normed layer outputs,
+        # and the tied head echoes it: a smaller embedding and larger post-norms break the echo.
+        m.model.embed_tokens.weight.mul_(0.2)
+        m.model.norm.weight.fill_(3.0)  # sharper exits: confidences spread over [0, 1]
+        for layer in m.model.layers:
+            layer.input_layernorm.weight.normal_(0, 0.5)
+            layer.pre_feedforward_layernorm.weight.normal_(0, 0.5)
+            layer.post_attention_layernorm.weight.normal_(3, 1)
+            layer.post_feedforward_layernorm.weight.normal_(3, 1)
+
+
+    def by_hand_hidden(self, m, out):
+        H, head = super().by_hand_hidden(m, out)
+        cap = m.config.final_logit_softcapping
+        return H, (head if cap is None else lambda h: torch.tanh(head(h) / cap) * cap)
+
+
+class Gemma3(Gemma2):
+    """Gemma 2's layers with q/k norms instead of soft-caps; its sliding layers rotate with their own RoPE base.
+    Its pattern (five sliding layers, one global) shortened to two, one, one."""
+
+    eff_cls, hf_cls = EffGemma3ForCausalLM, Gemma3ForCausalLM
+    config_cls = Gemma3TextConfig
+    family = dict(head_dim=8, query_pre_attn_scalar=8, sliding_window=WINDOW,
+                  layer_types=["sliding_attention", "sliding_attention", "full_attention", "sliding_attention"])
 
 
 class Llama3(Llama):
@@ -206,7 +266,7 @@ class Llama3(Llama):
 
 
 ARCHS = {"bart": Bart(), "llama": Llama(), "longt5": LongT5(), "qwen2": Qwen2(), "mistral": Mistral(),
-         "llama3": Llama3()}
+         "llama3": Llama3(), "qwen3": Qwen3(), "phi3": Phi3(), "gemma2": Gemma2(), "gemma3": Gemma3()}
 arch_params = pytest.mark.parametrize("arch", list(ARCHS.values()), ids=list(ARCHS))
 
 
@@ -519,11 +579,16 @@ def test_build_model_folder_loads_with_tokenizer_and_decodes(model_type, tmp_pat
     assert out.shape[0] == 2 and model.pop_exit_stats().sequences == 2
 
 
-def test_sliding_window_is_refused_past_the_window():
-    """Inside the window a sliding-window model decodes as HF (the parametrized tests); past it the engine's plain
-    causal masks would differ, so it refuses by name."""
-    arch = ARCHS["mistral"]
+@pytest.mark.parametrize("name", ["mistral", "gemma2", "gemma3"])
+def test_sliding_window_matters_in_the_matrix(name):
+    """The sliding-window families decode past their window in every test above: without it HF's own greedy output
+    differs, so the matrix (engine == HF generate) fails if the engine ignores the window."""
+    arch = ARCHS[name]
     m = arch.make()
-    x = arch.inputs(1)[0]
-    with pytest.raises(ValueError, match="sliding-window attention .64 tokens"):
-        m.generate(input_ids=x, max_new_tokens=70, min_new_tokens=70, use_engine=True)
+    xs = arch.inputs()
+    windowed = [arch.hf_generate(m, x) for x in xs]
+    m.config.sliding_window = 10**6  # HF's masks and the adapter read it at each call
+    unwindowed = [arch.hf_generate(m, x) for x in xs]
+    assert any(not torch.equal(a, b) for a, b in zip(windowed, unwindowed))
+    assert all(torch.equal(m.generate(input_ids=x, max_new_tokens=NEW, use_engine=True), b)
+               for x, b in zip(xs, unwindowed))
