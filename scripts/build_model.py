@@ -41,9 +41,31 @@ def train_tokenizer(lines, vocab_size: int) -> T5TokenizerFast:
     tok.decoder = decoders.Metaspace()
     tok.train_from_iterator(lines, trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIALS,
                                                            unk_token="<unk>"))
+    tok = canonical_unigram(tok)
     tok.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>",
                                                        special_tokens=[("</s>", 1)])
     return T5TokenizerFast(tokenizer_object=tok, extra_ids=0, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+
+
+def canonical_unigram(tok: Tokenizer, band: float = 0.01) -> Tokenizer:
+    """The trained Unigram with ids and scores that do not depend on the process.
+
+    The trainer lists pieces of equal score in hash-map order (Rust's HashMap is seeded per process), gives the
+    characters it must add a score of min + 1e-4 * k in that same order, and sums scores in parallel (noise at
+    1e-14). Two builds of one corpus therefore permuted ~50 ids, and training on them diverged (issue 19).
+    Here: added characters (single characters within `band` of the lowest score) get min + 1e-4 * k in
+    code-point order, scores are rounded to 1e-8, and pieces are ordered by (-score, piece) after the specials.
+    """
+    spec = json.loads(tok.to_str())
+    vocab = spec["model"]["vocab"]
+    specials, rest = vocab[:len(SPECIALS)], vocab[len(SPECIALS):]
+    floor = min(s for _, s in rest)
+    added = sorted(p for p, s in rest if len(p) == 1 and s < floor + band)
+    score = {p: round(s, 8) for p, s in rest}
+    score.update({p: round(floor + 1e-4 * k, 8) for k, p in enumerate(reversed(added))})
+    spec["model"]["vocab"] = specials + sorted(([p, s] for p, s in score.items()), key=lambda ps: (-ps[1], ps[0]))
+    spec["model"]["unk_id"] = SPECIALS.index("<unk>")
+    return Tokenizer.from_str(json.dumps(spec))
 
 
 def _bpe_vocab_and_merges(tok: Tokenizer):
