@@ -12,13 +12,15 @@ from models.modeling_bart import EffBartForConditionalGeneration
 from models.modeling_common import EXIT_MODULES, EarlyExitModelMixin, MetaHead, freeze_all_but_meta_head
 from models.modeling_llama import (EffGemma2ForCausalLM, EffGemma3ForCausalLM, EffLlamaForCausalLM,
                                    EffMistralForCausalLM, EffPhi3ForCausalLM, EffQwen2ForCausalLM, EffQwen3ForCausalLM)
-from models.modeling_t5 import EffLongT5ForConditionalGeneration, EffT5ForConditionalGeneration
+from models.modeling_t5 import (EffLongT5ForConditionalGeneration, EffMT5ForConditionalGeneration,
+                                EffT5ForConditionalGeneration)
 
 logger = logging.getLogger(__name__)
 
 MODEL_CLASSES = {
     "t5": EffT5ForConditionalGeneration,
     "longt5": EffLongT5ForConditionalGeneration,
+    "mt5": EffMT5ForConditionalGeneration,
     "bart": EffBartForConditionalGeneration,
     "llama": EffLlamaForCausalLM,
     "qwen2": EffQwen2ForCausalLM,
@@ -115,7 +117,7 @@ def load_model_and_tokenizer(model_args, add_args, max_answer_length=None, train
     config = load_config(model_args, path if (base is None or has_own_config) else base)
     if config.model_type not in MODEL_CLASSES:
         raise ValueError(f"model_type {config.model_type!r} is not supported yet; supported: {sorted(MODEL_CLASSES)}")
-    if config.model_type in ("t5", "longt5") and getattr(config, "decoder_start_token_id", None) is None:
+    if config.model_type in ("t5", "mt5", "longt5") and getattr(config, "decoder_start_token_id", None) is None:
         config.decoder_start_token_id = config.pad_token_id
     settings = update_config(config, add_args, max_answer_length=max_answer_length, training=training)
     model = MODEL_CLASSES[config.model_type].from_pretrained(
@@ -156,7 +158,8 @@ def add_lora(model, s):
     return get_peft_model(model, cfg)
 
 
-__all__ = ["EffT5ForConditionalGeneration", "EffLongT5ForConditionalGeneration", "EffBartForConditionalGeneration",
+__all__ = ["EffT5ForConditionalGeneration", "EffLongT5ForConditionalGeneration", "EffMT5ForConditionalGeneration",
+           "EffBartForConditionalGeneration",
            "EffLlamaForCausalLM", "EffQwen2ForCausalLM", "EffQwen3ForCausalLM", "EffMistralForCausalLM",
            "EffPhi3ForCausalLM", "EffGemma2ForCausalLM", "EffGemma3ForCausalLM", "EarlyExitModelMixin", "MetaHead",
            "MODEL_CLASSES", "add_lora",

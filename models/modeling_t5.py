@@ -1,14 +1,16 @@
-"""T5 and LongT5 with early-exit training losses.
+"""T5 (and T5 v1.1 / Flan-T5), mT5 and LongT5 with early-exit training losses.
 
 The models are HF's T5ForConditionalGeneration / LongT5ForConditionalGeneration with the same parameter
 names, so plain checkpoints and checkpoints fine-tuned with the published code load as they are. What
 exits need (losses, layer transformation, meta head) comes from models/modeling_common.py; this file
 only says how a T5 decoder state becomes exit logits. LongT5's decoder is T5's (same block call, same
-relative-position self-attention; only the encoder attention differs), so both share the code and the
-T5 adapter.
+relative-position self-attention; only the encoder attention differs), and so is mT5's (T5 v1.1 with a
+larger vocabulary), so all share the code and the T5 adapter. T5 v1.1 / Flan-T5 / mT5 differ inside HF's
+modules (gated-GELU feed-forward) and at the head: it is untied and unscaled (no d_model**-0.5), which
+`scale_decoder_outputs` says for T5 and which mT5 never does.
 """
 
-from transformers import LongT5ForConditionalGeneration, T5ForConditionalGeneration
+from transformers import LongT5ForConditionalGeneration, MT5ForConditionalGeneration, T5ForConditionalGeneration
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 from models.deploying_t5 import T5Adapter
@@ -22,7 +24,7 @@ class _T5Exits(EncoderDecoderExitMixin):
         return self.decoder.dropout(self.decoder.final_layer_norm(h))
 
     def exit_logits(self, h):
-        if self.config.scale_decoder_outputs:
+        if getattr(self.config, "scale_decoder_outputs", False):  # mT5's config has no such setting: never scaled
             h = h * (self.model_dim**-0.5)
         return self.lm_head(h)
 
@@ -41,4 +43,8 @@ class EffT5ForConditionalGeneration(_T5Exits, T5ForConditionalGeneration):
 
 
 class EffLongT5ForConditionalGeneration(_T5Exits, LongT5ForConditionalGeneration):
+    pass
+
+
+class EffMT5ForConditionalGeneration(_T5Exits, MT5ForConditionalGeneration):
     pass

@@ -3,13 +3,16 @@
     python scripts/build_model.py --out_dir outputs/t5_tiny --d_model 128 --num_layers 4 --num_decoder_layers 6
     python scripts/build_model.py --model_type bart --out_dir outputs/bart_tiny --num_layers 2 --num_decoder_layers 4
     python scripts/build_model.py --model_type llama --out_dir outputs/llama_tiny --num_decoder_layers 4
-    (--model_type qwen2 or mistral: the same, with that family's structural settings and tokenizer style)
+    (--model_type qwen2, qwen3, mistral, phi3, gemma2 or gemma3_text: the same, with that family's structural
+    settings and tokenizer style; t5v1_1 (T5 v1.1 / Flan-T5) and mt5 like t5, with their gated-GELU feed-forward
+    and untied, unscaled head)
 
 The folder it writes is what --model_name_or_path accepts (config.json, model.safetensors, tokenizer).
-Tokenizers: T5 / LongT5 get a Unigram like T5's SentencePiece (pad 0, eos 1, unk 2); BART a byte-level BPE
+Tokenizers: T5 / LongT5 / mT5 get a Unigram like T5's SentencePiece (pad 0, eos 1, unk 2); BART a byte-level BPE
 like GPT-2's (<s> 0, <pad> 1, </s> 2, <unk> 3, <mask> 4); LLaMA a byte-fallback BPE like LLaMA's
-(<unk> 0, <s> 1, </s> 2, <pad> 3; adds <s>, pads on the left). For LLaMA, --num_decoder_layers is the
-depth; --num_layers (the encoder) is unused.
+(<unk> 0, <s> 1, </s> 2, <pad> 3; adds <s>, pads on the left; also Mistral, Phi-3 and Gemma, whose own
+tokenizers are SentencePiece with byte fallback); Qwen2 / Qwen3 a byte-level BPE with Qwen's special tokens.
+For decoder-only models, --num_decoder_layers is the depth; --num_layers (the encoder) is unused.
 """
 
 import argparse
@@ -20,17 +23,24 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers  # noqa: E402
-from transformers import (BartConfig, BartTokenizer, LlamaConfig, LlamaTokenizer, LongT5Config, MistralConfig,  # noqa: E402
-                          Qwen2Config, T5Config,
-                          T5TokenizerFast)
+from transformers import (BartConfig, BartTokenizer, Gemma2Config, Gemma3TextConfig, LlamaConfig,  # noqa: E402
+                          LlamaTokenizer, LongT5Config, MistralConfig, MT5Config, Phi3Config, Qwen2Config,
+                          Qwen3Config, T5Config, T5TokenizerFast)
 
 from models import MODEL_CLASSES  # noqa: E402
 from util import checks  # noqa: E402
 from util.data_gen import corpus_text  # noqa: E402
 
 SPECIALS = ["<pad>", "</s>", "<unk>"]  # T5's ids: pad 0, eos 1, unk 2
-MODEL_TYPES = ("t5", "longt5", "bart", "llama", "qwen2", "mistral")
-DECODER_ONLY = ("llama", "qwen2", "mistral")
+MODEL_TYPES = ("t5", "t5v1_1", "mt5", "longt5", "bart", "llama", "qwen2", "qwen3", "mistral", "phi3", "gemma2",
+               "gemma3_text")
+DECODER_ONLY = ("llama", "qwen2", "qwen3", "mistral", "phi3", "gemma2", "gemma3_text")
+# T5's encoder-decoder with T5 v1.1's structure: gated-GELU feed-forward, untied LM head without the d_model**-0.5
+# scale (a T5Config with tie_word_embeddings=False says so; mT5 never scales)
+T5_TYPES = {"t5": (T5Config, {}), "longt5": (LongT5Config, {}),
+            "t5v1_1": (T5Config, dict(feed_forward_proj="gated-gelu", tie_word_embeddings=False)),
+            "mt5": (MT5Config, dict(feed_forward_proj="gated-gelu"))}
+UNTIED = ("t5v1_1", "mt5")
 
 
 def train_tokenizer(lines, vocab_size: int) -> T5TokenizerFast:
@@ -113,13 +123,13 @@ def train_qwen2_tokenizer(lines, vocab_size: int):
 
 def make_config(model_type, tokenizer, d_model, d_ff, num_heads, d_kv, num_layers, num_decoder_layers,
                 **exit_settings):
-    if model_type in ("t5", "longt5"):
-        cls = T5Config if model_type == "t5" else LongT5Config
+    if model_type in T5_TYPES:
+        cls, extra = T5_TYPES[model_type]
         return cls(
             vocab_size=len(tokenizer), d_model=d_model, d_ff=d_ff, num_heads=num_heads, d_kv=d_kv,
             num_layers=num_layers, num_decoder_layers=num_decoder_layers, dropout_rate=0.1,
             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-            decoder_start_token_id=tokenizer.pad_token_id, feed_forward_proj="relu", tie_word_embeddings=True,
+            decoder_start_token_id=tokenizer.pad_token_id, **{"feed_forward_proj": "relu", **extra},
             **exit_settings,
         )
     if model_type == "bart":
@@ -133,11 +143,20 @@ def make_config(model_type, tokenizer, d_model, d_ff, num_heads, d_kv, num_layer
             forced_bos_token_id=None, forced_eos_token_id=None, **exit_settings,
         )
     if model_type in DECODER_ONLY:
-        # the family's structural settings: Qwen2 ties its head at small sizes (its q/k/v biases are built in);
-        # Mistral slides a 4,096-token window (longer than anything decoded here)
+        # the family's structural settings: Qwen2 / Qwen3 tie their head at small sizes (q/k/v biases, q/k norms
+        # are built in); Mistral slides a 4,096-token window in every layer, Phi-3-mini 2,047 tokens (its qkv and
+        # gate/up projections are fused); Gemma 2 alternates 4,096-token sliding layers with global ones and
+        # soft-caps attention (50) and logits (30), Gemma 3 1B has five 512-token sliding layers per global one;
+        # Gemma scales attention by query_pre_attn_scalar**-0.5 (the head size here)
+        gemma = dict(tie_word_embeddings=True, query_pre_attn_scalar=d_kv)
         cls, extra = {"llama": (LlamaConfig, dict(tie_word_embeddings=False)),
                       "qwen2": (Qwen2Config, dict(tie_word_embeddings=True)),
-                      "mistral": (MistralConfig, dict(tie_word_embeddings=False, sliding_window=4096))}[model_type]
+                      "qwen3": (Qwen3Config, dict(tie_word_embeddings=True)),
+                      "mistral": (MistralConfig, dict(tie_word_embeddings=False, sliding_window=4096)),
+                      "phi3": (Phi3Config, dict(tie_word_embeddings=False, sliding_window=2047)),
+                      "gemma2": (Gemma2Config, dict(gemma, sliding_window=4096, attn_logit_softcapping=50.0,
+                                                    final_logit_softcapping=30.0)),
+                      "gemma3_text": (Gemma3TextConfig, dict(gemma, sliding_window=512))}[model_type]
         return cls(
             vocab_size=len(tokenizer), hidden_size=d_model, intermediate_size=d_ff,
             num_hidden_layers=num_decoder_layers, num_attention_heads=num_heads,
@@ -152,7 +171,7 @@ def build(out_dir, vocab_size=4000, d_model=128, d_ff=512, num_heads=4, d_kv=32,
           num_decoder_layers=6, corpus_lines=20000, seed=0, model_type="t5", **exit_settings):
     lines = corpus_text(seed, corpus_lines)
     try:
-        tokenizer = {"bart": train_bart_tokenizer, "qwen2": train_qwen2_tokenizer}.get(
+        tokenizer = {"bart": train_bart_tokenizer, "qwen2": train_qwen2_tokenizer, "qwen3": train_qwen2_tokenizer}.get(
             model_type, train_llama_tokenizer if model_type in DECODER_ONLY else train_tokenizer)(lines, vocab_size)
     except Exception as e:  # the tokenizers trainer raises a bare Exception
         if "not large enough" not in str(e):
@@ -164,7 +183,9 @@ def build(out_dir, vocab_size=4000, d_model=128, d_ff=512, num_heads=4, d_kv=32,
     import torch
 
     torch.manual_seed(seed)
-    model = MODEL_CLASSES[model_type](config)
+    model = MODEL_CLASSES[config.model_type](config)
+    if model_type in UNTIED:  # transformers 5 ties every T5 head built from a config; checkpoints have their own
+        model.lm_head.weight = torch.nn.Parameter(torch.randn_like(model.lm_head.weight))  # HF's init of a T5 head
     os.makedirs(out_dir, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
@@ -189,7 +210,7 @@ def main(argv=None):
                  "corpus_lines"):
         if getattr(a, flag) < 1:
             p.error(f"--{flag} must be >= 1, got {getattr(a, flag)}")
-    if a.model_type not in ("t5", "longt5") and a.d_model % a.num_heads:
+    if a.model_type not in T5_TYPES and a.d_model % a.num_heads:
         p.error(f"--d_model {a.d_model} must be a multiple of --num_heads {a.num_heads} for {a.model_type}")
     checks.writable_dir(a.out_dir, "--out_dir")
     model, tok = build(**vars(a))

@@ -8,13 +8,15 @@ import pytest
 import torch
 from transformers import (BartConfig, BartForConditionalGeneration, Gemma2Config, Gemma2ForCausalLM,
                           Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, LongT5Config,
-                          LongT5ForConditionalGeneration, MistralConfig, MistralForCausalLM, Phi3Config,
-                          Phi3ForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
+                          LongT5ForConditionalGeneration, MistralConfig, MistralForCausalLM, MT5Config,
+                          MT5ForConditionalGeneration, Phi3Config, Phi3ForCausalLM, Qwen2Config, Qwen2ForCausalLM,
+                          Qwen3Config, Qwen3ForCausalLM, T5Config, T5ForConditionalGeneration)
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 from models import (EffBartForConditionalGeneration, EffGemma2ForCausalLM, EffGemma3ForCausalLM, EffLlamaForCausalLM,
-                    EffLongT5ForConditionalGeneration, EffMistralForCausalLM, EffPhi3ForCausalLM, EffQwen2ForCausalLM,
-                    EffQwen3ForCausalLM, add_lora)
+                    EffLongT5ForConditionalGeneration, EffMistralForCausalLM, EffMT5ForConditionalGeneration,
+                    EffPhi3ForCausalLM, EffQwen2ForCausalLM, EffQwen3ForCausalLM, EffT5ForConditionalGeneration,
+                    add_lora)
 from models.engine import DecodeStats, Engine, ThresholdState
 from util import losses
 from test_engine import set_method  # noqa: E402  (tests/ is on sys.path under pytest)
@@ -54,10 +56,14 @@ class Arch:
         cfg.update(self.depth(k))
         if cfg.get("layer_types"):  # the cut model keeps its first k layers, with their attention types
             cfg["layer_types"] = cfg["layer_types"][:k]
-        t = self.hf_cls(type(m.config)(**cfg)).eval()
+        t = self.fresh(type(m.config)(**cfg)).eval()
         missing, _ = t.load_state_dict(m.state_dict(), strict=False)
         assert not missing
         return t
+
+    def fresh(self, config):
+        """HF's own model for a config, random weights."""
+        return self.hf_cls(config)
 
     def inputs(self, n=4, seed=0):
         g = torch.Generator().manual_seed(seed)
@@ -115,12 +121,14 @@ class Bart(Arch):
 
 class LongT5(Arch):
     eff_cls, hf_cls, start, eos = EffLongT5ForConditionalGeneration, LongT5ForConditionalGeneration, 0, 1
+    config_cls, family = LongT5Config, {}  # what a family of T5's decoder sets on top
+    scaled = True  # the head's input is scaled by d_model**-0.5 (tied head)
 
     def config(self, **kw):
         # encoder and decoder depths differ on purpose (transformers 5 generate() cache bug, see ENVIRONMENT.md)
-        return LongT5Config(vocab_size=64, d_model=32, d_ff=64, num_heads=2, d_kv=16, num_layers=2,
-                            num_decoder_layers=L, dropout_rate=0.0, decoder_start_token_id=0, pad_token_id=0,
-                            eos_token_id=1, **kw)
+        return self.config_cls(vocab_size=64, d_model=32, d_ff=64, num_heads=2, d_kv=16, num_layers=2,
+                               num_decoder_layers=L, dropout_rate=0.0, decoder_start_token_id=0, pad_token_id=0,
+                               eos_token_id=1, **self.family, **kw)
 
     def soften(self, m):
         # A random T5 decoder echoes its input token (residual stream + tied head): stronger self-attention and
@@ -141,9 +149,39 @@ class LongT5(Arch):
 
     def by_hand_hidden(self, m, out):
         hs, d = out.decoder_hidden_states, m.decoder
-        assert m.config.scale_decoder_outputs
-        return ([d.dropout(d.final_layer_norm(h)) for h in hs[1:-1]] + [hs[-1]],
-                lambda h: m.lm_head(h * m.config.d_model**-0.5))
+        assert getattr(m.config, "scale_decoder_outputs", False) == self.scaled
+        scale = m.config.d_model**-0.5 if self.scaled else 1.0
+        return [d.dropout(d.final_layer_norm(h)) for h in hs[1:-1]] + [hs[-1]], lambda h: m.lm_head(h * scale)
+
+
+def untie_head(m):
+    """T5 v1.1 / mT5 checkpoints have their own LM head, but transformers 5 ties it to the embeddings of a model
+    built from a config (loading keeps a checkpoint's own head): give the model one."""
+    if m.lm_head.weight is m.shared.weight:
+        m.lm_head.weight = torch.nn.Parameter(m.shared.weight.detach().clone().normal_(0, 1.0))
+    return m
+
+
+class T5v11(LongT5):
+    """T5 v1.1 / Flan-T5: gated-GELU feed-forward, untied LM head without the d_model**-0.5 scale."""
+
+    eff_cls, hf_cls = EffT5ForConditionalGeneration, T5ForConditionalGeneration
+    config_cls, family = T5Config, dict(feed_forward_proj="gated-gelu", tie_word_embeddings=False)
+    scaled = False
+
+    def soften(self, m):
+        untie_head(m)
+        super().soften(m)
+
+    def fresh(self, config):
+        return untie_head(super().fresh(config))  # before it takes an untied model's weights
+
+
+class MT5(T5v11):
+    """mT5: T5 v1.1 (its head is never scaled; its config has no setting for it)."""
+
+    eff_cls, hf_cls = EffMT5ForConditionalGeneration, MT5ForConditionalGeneration
+    config_cls, family = MT5Config, {}
 
 
 class Llama(Arch):
@@ -266,7 +304,8 @@ class Llama3(Llama):
 
 
 ARCHS = {"bart": Bart(), "llama": Llama(), "longt5": LongT5(), "qwen2": Qwen2(), "mistral": Mistral(),
-         "llama3": Llama3(), "qwen3": Qwen3(), "phi3": Phi3(), "gemma2": Gemma2(), "gemma3": Gemma3()}
+         "llama3": Llama3(), "t5v11": T5v11(), "mt5": MT5(), "qwen3": Qwen3(), "phi3": Phi3(), "gemma2": Gemma2(),
+         "gemma3": Gemma3()}
 arch_params = pytest.mark.parametrize("arch", list(ARCHS.values()), ids=list(ARCHS))
 
 
@@ -543,7 +582,8 @@ def test_llama_max_length_counts_the_prompt():
 
 # ---- build_model.py and loading ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("model_type", ["bart", "llama", "longt5", "qwen2", "mistral"])
+@pytest.mark.parametrize("model_type", ["bart", "llama", "longt5", "qwen2", "mistral", "t5v1_1", "mt5", "qwen3", "phi3",
+                                        "gemma2", "gemma3_text"])
 def test_build_model_folder_loads_with_tokenizer_and_decodes(model_type, tmp_path):
     from additional_args import AdditionalArguments, ModelArguments
     from models import MODEL_CLASSES, load_model_and_tokenizer
@@ -555,7 +595,8 @@ def test_build_model_folder_loads_with_tokenizer_and_decodes(model_type, tmp_pat
         ModelArguments(model_name_or_path=str(tmp_path)),
         AdditionalArguments(use_shallow_deep=True, shallow_exit_layer=2, shallow2deep_conf_type="softmax",
                             shallow2deep_conf_threshold=0.5))
-    assert type(model) is MODEL_CLASSES[model_type] and s["shallow_exit_layer"] == 2
+    assert model.config.model_type == {"t5v1_1": "t5"}.get(model_type, model_type)
+    assert type(model) is MODEL_CLASSES[model.config.model_type] and s["shallow_exit_layer"] == 2
     assert model.config.pad_token_id == tok.pad_token_id and model.config.eos_token_id == tok.eos_token_id
     text = "Amanda: I baked cookies. Do you want some? Ünïcode"
     if model_type == "bart":
@@ -565,13 +606,24 @@ def test_build_model_folder_loads_with_tokenizer_and_decodes(model_type, tmp_pat
         assert [tok.bos_token, tok.eos_token, tok.pad_token, tok.unk_token, tok.mask_token] == \
             ["<s>", "</s>", "<pad>", "<unk>", "<mask>"]
         assert model.config.decoder_start_token_id == tok.eos_token_id and model.config.forced_eos_token_id is None
-    if model_type in ("llama", "mistral"):
+    if model_type in ("t5v1_1", "mt5"):  # gated GELU; an untied head, saved and loaded as such, never scaled
+        assert model.config.is_gated_act and not getattr(model.config, "scale_decoder_outputs", False)
+        assert model.lm_head.weight is not model.shared.weight
+        assert not torch.equal(model.lm_head.weight, model.shared.weight)
+    if model_type in ("llama", "mistral", "phi3", "gemma2", "gemma3_text"):
         assert tok.padding_side == "left" and tok.bos_token == "<s>" and tok.pad_token == "<pad>"
         assert tok(text).input_ids[0] == tok.bos_token_id and tok(text).input_ids[-1] != tok.eos_token_id
-    if model_type == "qwen2":  # Qwen2's byte-level BPE: no BOS, <|endoftext|> ends and pads, tied head
+    if model_type in ("qwen2", "qwen3"):  # Qwen's byte-level BPE: no BOS, <|endoftext|> ends and pads, tied head
         assert tok.padding_side == "left" and tok.bos_token is None and tok.pad_token == tok.eos_token
-        assert model.config.tie_word_embeddings and model.model.layers[0].self_attn.q_proj.bias is not None
-    if model_type != "longt5":  # byte-level / byte-fallback: nothing is lost
+        assert model.config.tie_word_embeddings
+        attn = model.model.layers[0].self_attn
+        assert attn.q_proj.bias is not None if model_type == "qwen2" else hasattr(attn, "k_norm")
+    if model_type == "gemma2":  # soft-caps; sliding layers alternate with global ones
+        assert (model.config.attn_logit_softcapping, model.config.final_logit_softcapping) == (50.0, 30.0)
+        assert model.config.layer_types[:2] == ["sliding_attention", "full_attention"]
+    if model_type == "gemma3_text":  # 512-token sliding layers (every sixth is global: none of these four)
+        assert model.config.sliding_window == 512 and model.config.layer_types[0] == "sliding_attention"
+    if model_type not in ("longt5", "t5v1_1", "mt5"):  # byte-level / byte-fallback: nothing is lost
         assert tok.decode(tok(text).input_ids, skip_special_tokens=True) == text
     enc = tok(["summarize: " + text, "short"], return_tensors="pt", padding=True)
     model.eval()
