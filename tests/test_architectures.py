@@ -43,20 +43,24 @@ class Arch:
     def soften(self, m):
         """Make a random model decode varied tokens with spread-out confidences."""
 
-    def make(self, **exit_cfg):
+    def make(self, config=None, **exit_cfg):
         torch.manual_seed(0)
-        m = self.eff_cls(self.config(**exit_cfg)).eval()
+        m = self.eff_cls(config or self.config(**exit_cfg)).eval()
         with torch.no_grad():
             self.soften(m)
         return m
 
+    def reshaped(self, config, k, **shape):
+        """The config with k decoder layers (and other sizes as given)."""
+        cfg = config.to_dict()
+        cfg.update(self.depth(k), **shape)
+        if cfg.get("layer_types"):  # a cut model keeps its first k layers, with their attention types
+            cfg["layer_types"] = cfg["layer_types"][:k]
+        return type(config)(**cfg)
+
     def truncated(self, m, k):
         """HF's own model with k decoder layers and m's weights."""
-        cfg = m.config.to_dict()
-        cfg.update(self.depth(k))
-        if cfg.get("layer_types"):  # the cut model keeps its first k layers, with their attention types
-            cfg["layer_types"] = cfg["layer_types"][:k]
-        t = self.fresh(type(m.config)(**cfg)).eval()
+        t = self.fresh(self.reshaped(m.config, k)).eval()
         missing, _ = t.load_state_dict(m.state_dict(), strict=False)
         assert not missing
         return t
@@ -69,9 +73,9 @@ class Arch:
         g = torch.Generator().manual_seed(seed)
         return [torch.randint(3, 64, (1, int(torch.randint(5, 12, (1,), generator=g))), generator=g) for _ in range(n)]
 
-    def hf_generate(self, m, x, **kw):
+    def hf_generate(self, m, x, new=NEW, **kw):
         """HF's own greedy search (bypassing our generate())."""
-        return self.hf_cls.generate(m, input_ids=x, max_new_tokens=NEW, do_sample=False, **kw)
+        return self.hf_cls.generate(m, input_ids=x, max_new_tokens=new, do_sample=False, **kw)
 
     def teacher_forced_cache(self, m, x, tokens):
         """Every decoder layer's self-attention cache of a full pass over the decoded tokens."""
@@ -629,6 +633,45 @@ def test_build_model_folder_loads_with_tokenizer_and_decodes(model_type, tmp_pat
     model.eval()
     out = model.generate(**enc, max_new_tokens=6)
     assert out.shape[0] == 2 and model.pop_exit_stats().sequences == 2
+
+
+# Widths of small published checkpoints (attention exactly: width, heads, K/V heads, head size); two layers, random
+# weights, a small vocabulary. Where the checkpoint's feed-forward would make the test slow, a narrower one (1024).
+PUBLISHED = {
+    "flan-t5-base": ("t5v11", dict(d_model=768, d_ff=2048, num_heads=12, d_kv=64)),
+    "mt5-small": ("mt5", dict(d_model=512, d_ff=1024, num_heads=6, d_kv=64)),
+    "bart-base": ("bart", dict(d_model=768, encoder_attention_heads=12, decoder_attention_heads=12,
+                               encoder_ffn_dim=3072, decoder_ffn_dim=3072)),
+    "SmolLM2-135M": ("llama", dict(hidden_size=576, num_attention_heads=9, num_key_value_heads=3, head_dim=64,
+                                   intermediate_size=1536)),
+    "Qwen2.5-0.5B": ("qwen2", dict(hidden_size=896, num_attention_heads=14, num_key_value_heads=2, head_dim=64,
+                                   intermediate_size=4864)),
+    "Qwen3-0.6B": ("qwen3", dict(hidden_size=1024, num_attention_heads=16, num_key_value_heads=8, head_dim=128,
+                                 intermediate_size=3072)),
+    "Mistral-7B-narrow-MLP": ("mistral", dict(hidden_size=4096, num_attention_heads=32, num_key_value_heads=8,
+                                               head_dim=128, intermediate_size=1024)),
+    "Phi-3-mini-narrow-MLP": ("phi3", dict(hidden_size=3072, num_attention_heads=32, num_key_value_heads=32,
+                                           head_dim=96, intermediate_size=1024,
+                                           rope_parameters=dict(rope_type="default", rope_theta=10000.0,
+                                                                partial_rotary_factor=1.0))),
+    "gemma-2-2b-narrow-MLP": ("gemma2", dict(hidden_size=2304, num_attention_heads=8, num_key_value_heads=4,
+                                             head_dim=256, query_pre_attn_scalar=256, intermediate_size=1024)),
+    "gemma-3-1b": ("gemma3", dict(hidden_size=1152, num_attention_heads=4, num_key_value_heads=1, head_dim=256,
+                                  query_pre_attn_scalar=256, intermediate_size=6912)),
+}
+
+
+@pytest.mark.parametrize("name", list(PUBLISHED))
+def test_published_width_never_exit_equals_hf_generate(name):
+    """A shape test at real width (not a quality test): tokens and logits of the engine's full path equal HF's."""
+    arch, shape = ARCHS[PUBLISHED[name][0]], PUBLISHED[name][1]
+    m = arch.make(arch.reshaped(arch.config(), 2, **shape))
+    set_method(m, **dict(FREE, shallow_exit_layer=1), shallow2deep_conf_threshold=1.0)
+    x = arch.inputs(1)[0]
+    ref = arch.hf_generate(m, x, new=4, output_scores=True, return_dict_in_generate=True)
+    out = m.generate(input_ids=x, max_new_tokens=4, output_scores=True, return_dict_in_generate=True)
+    assert torch.equal(out.sequences, ref.sequences)
+    assert close(torch.cat(out.scores), torch.cat(ref.scores))
 
 
 @pytest.mark.parametrize("name", ["mistral", "gemma2", "gemma3"])
