@@ -22,7 +22,7 @@ Statistics are returned as data; timing lives outside.
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import torch
@@ -241,6 +241,7 @@ class _Item:
     conf: float
     deep: bool  # the deep layers decide this token (low confidence, or explored); emitted on trial until then
     counted: int  # the row's confident-step count after this step (restored when the row is cut back here)
+    logits: torch.Tensor | None = None  # beam search: the layer-S logits (the adaptive threshold compares them)
 
 
 @dataclass
@@ -298,6 +299,7 @@ class Engine:
         self.meta_head = meta_head
         self.exit_adapters = dict(exit_adapters or {})  # layer -> trained module in front of the shared head
         self.device = adapter.lm_head.weight.device
+        self.depth = policy.static_layer if policy.method == "static" else self.L  # layers of a non-exiting step
 
     def _head(self, h, layer: int):
         """Exit logits of layer `layer`'s state: through its trained exit adapter, if any, then the shared head."""
@@ -338,16 +340,26 @@ class Engine:
         return h
 
     def _step_full(self, sess, batch, st, depth):
+        self._choose(batch, *self._full_logits(sess, batch, st, depth))
+
+    def _step_calm(self, sess, batch, st):
+        self._choose(batch, *self._calm_logits(sess, batch, st))
+
+    def _choose(self, batch, logits, records):
+        """Greedy or sampling: each row's token from its next-token logits."""
+        ys, proc = self.rules.choose(batch, logits)
+        for j, (r, y) in enumerate(zip(batch, ys)):
+            self._emit(r, logits[j], proc[j], records[j], y)
+
+    def _full_logits(self, sess, batch, st, depth):
+        """(next-token logits of every row, their records) through the first `depth` layers."""
         st.steps += len(batch)
         tok, pos = self._inputs(batch)
         span = self.ad.span(pos)
         h = self._layers(sess, self.ad.embed(tok, span), span, range(depth), st)
-        logits = self._head(h, depth)[:, -1]
-        ys, proc = self.rules.choose(batch, logits)
-        for j, (r, y) in enumerate(zip(batch, ys)):
-            self._emit(r, logits[j], proc[j], TokenRecord(depth), y)
+        return self._head(h, depth)[:, -1], [TokenRecord(depth) for _ in batch]
 
-    def _step_calm(self, sess, batch, st):
+    def _calm_logits(self, sess, batch, st):
         """Every row climbs until its confidence passes the threshold. A row that exits keeps its exit state as
         the input of every later layer, so the layers the batch still runs for the other rows write exactly
         its state-propagated K/V (a layer's K/V depend on its input only); its outputs there are dropped. Once
@@ -359,20 +371,19 @@ class Engine:
         h = self.ad.embed(tok, span)
         thr = torch.tensor([self._calm_threshold(int(q)) for q in pos], dtype=torch.float64)
         live, h_prev = torch.ones(len(batch), dtype=torch.bool), None  # rows still climbing
+        out, records = [None] * len(batch), [None] * len(batch)
         for i in range(L):
             if i >= p.min_layer:
                 idx = live.nonzero()[:, 0]
                 di = idx.to(h.device)
                 logits = self._head(h[di], i) if skip_conf.needs_logits(p.conf_type) else None
                 c = self._confidence(h[di], logits, h_prev[di] if h_prev is not None else None)
-                out = c > thr[idx]
-                if bool(out.any()):
-                    o = out.nonzero()[:, 0]
+                exits = c > thr[idx]
+                if bool(exits.any()):
+                    o = exits.nonzero()[:, 0]
                     logits = logits[o.to(h.device)] if logits is not None else self._head(h[di[o.to(h.device)]], i)
-                    gone = idx[o].tolist()
-                    ys, proc = self.rules.choose([batch[b] for b in gone], logits[:, -1])
-                    for q, (b, y) in enumerate(zip(gone, ys)):
-                        self._emit(batch[b], logits[q, -1], proc[q], TokenRecord(i, float(c[o[q]])), y)
+                    for q, b in enumerate(idx[o].tolist()):
+                        out[b], records[b] = logits[q, -1], TokenRecord(i, float(c[o[q]]))
                     st.kv_fill_tokens += (L - i) * len(o)
                     st.sequential_layers += i * len(o)
                     st.block_tokens += i * len(o)
@@ -381,7 +392,7 @@ class Engine:
                     if not bool(live.any()):
                         for j in range(i, L):  # state propagation for every row
                             self.ad.fill_kv(sess, j, h, span)
-                        return
+                        return torch.stack(out), records
             h_prev, h = h, self.ad.layer(sess, i, h, span)
             if not bool(live.all()):
                 gone = (~live).to(h.device)
@@ -390,10 +401,9 @@ class Engine:
         st.block_tokens += L * int(live.sum())
         idx = live.nonzero()[:, 0]
         logits = self._head(h[idx.to(h.device)], L)[:, -1]
-        climbed = idx.tolist()
-        ys, proc = self.rules.choose([batch[b] for b in climbed], logits)
-        for q, (b, y) in enumerate(zip(climbed, ys)):
-            self._emit(batch[b], logits[q], proc[q], TokenRecord(L), y)
+        for q, b in enumerate(idx.tolist()):
+            out[b], records[b] = logits[q], TokenRecord(L)
+        return torch.stack(out), records
 
     def _step_free(self, sess, batch, st):
         """Shallow layers for every row not waiting; then, when enough rows need them, one deep pass.
@@ -449,6 +459,13 @@ class Engine:
     def _deep_pass(self, sess, batch, due, st):
         """The due rows' stacks, each up to its last trial token (all of it for a final check), through the deep
         layers in one pass; then each row's trial tokens are settled and its checks run."""
+        items, run, at = self._deep_run(sess, batch, due, st)
+        for j in due:
+            self._settle(sess, j, batch[j], items[j], len(items[j]) - len(run[j]), at, st)
+
+    def _deep_run(self, sess, batch, due, st):
+        """The deep pass itself: (the items each row sent, those that ran the layers rather than being copied,
+        {(row, index in run): deep logits} where a decision or a check needs them)."""
         p, S, L = self.p, self.p.shallow_layer, self.L
         items = [[] for _ in batch]
         for j in due:
@@ -480,8 +497,7 @@ class Engine:
             rows = torch.tensor([j for j, _ in where], device=X.device)
             cols = torch.tensor([i for _, i in where], device=X.device)
             at = dict(zip(where, self._head(X[rows, cols][:, None], L)[:, 0]))
-        for j in due:
-            self._settle(sess, j, batch[j], items[j], len(items[j]) - len(run[j]), at, st)
+        return items, run, at
 
     def _settle(self, sess, j, r, items, copied, at, st):
         """One row after a deep pass: walk its processed tokens in order, decide trial tokens, run the checks,
@@ -566,6 +582,93 @@ class Engine:
             streamer.put(torch.tensor([y]))
         r.streamed = max(r.streamed, end)
 
+    def open(self, input_ids, attention_mask, start_token, st, encoder_out=None, copies: int = 1):
+        """A batch's session and rows. With `copies` > 1 the rows come in runs of that many identical ones (HF
+        repeats every input num_beams times for beam search): each distinct row is encoded or prefilled once and
+        its caches are copied."""
+        ids, mask, enc = input_ids, attention_mask, encoder_out
+        if copies > 1:
+            ids, mask, enc = (None if t is None else t[::copies] for t in (input_ids, attention_mask, encoder_out))
+        sess = self.ad.start(ids, mask, depth=self.depth, enc=enc)
+        if copies > 1:
+            sess.select(torch.arange(ids.shape[0]).repeat_interleave(copies).tolist())
+        B = input_ids.shape[0]
+        if sess.prompts is not None:  # decoder-only: HF's history starts with the row as given, padding included
+            rows = [_Row(list(pr), len(pr), b, input_ids[b].tolist()) for b, pr in enumerate(sess.prompts)]
+        else:
+            rows = [_Row([start_token], 1, b, [start_token]) for b in range(B)]
+        if self.p.method == "free":  # the adaptive threshold is refit between batches, fixed within one
+            st.thresholds.extend([self.thr.new_sequence()] * B)
+        return sess, rows
+
+    def _first_logits(self, sess, rows, st):
+        """Decoder-only: the first new token's logits, from the state of each prompt's end (prefill never exits)."""
+        n, depth = len(rows), self.depth
+        st.steps += n
+        st.sequential_layers += depth * n
+        st.block_tokens += depth * n
+        return self._head(sess.first_hidden, depth)[:, 0], [TokenRecord(depth) for _ in rows]
+
+    # ---- beam search (models/beam.py keeps the beams; the engine gives each beam's logits) ------------------
+    @torch.no_grad()
+    def next_logits(self, sess, rows, st):
+        """(next-token logits of every row at the layer it exits at, their records): one step of every row."""
+        if sess.first_hidden is not None:
+            out = self._first_logits(sess, rows, st)
+            sess.first_hidden = None
+            return out
+        if self.p.method in ("full", "static"):
+            return self._full_logits(sess, rows, st, self.depth)
+        if self.p.method == "calm":
+            return self._calm_logits(sess, rows, st)
+        return self._free_logits(sess, rows, st)
+
+    def _free_logits(self, sess, batch, st):
+        """FREE for beam search: a token the deep layers decide gets their logits in this very step (the deep
+        pass runs at once, the published schedule), since a beam's score must come from the distribution its
+        token is kept under; so there are no trial tokens and nothing is cut back."""
+        S, L = self.p.shallow_layer, self.L
+        st.steps += len(batch)
+        tok, pos = self._inputs(batch)
+        span = self.ad.span(pos)
+        h = self._layers(sess, self.ad.embed(tok, span), span, range(S), st)
+        logits = self._head(h, S)[:, -1]
+        c = self._confidence(h, logits[:, None]).tolist()
+        thr, records, due = self.thr.value, [], []
+        for j, r in enumerate(batch):
+            deep = True
+            if c[j] > thr:
+                r.confident_steps += 1
+                deep = self.thr.explore(r.confident_steps - 1)
+            r.stack.append(_Item(h[j:j + 1], c[j], deep, r.confident_steps, logits[j]))
+            records.append(TokenRecord(L if deep else S, c[j]))
+            if deep:
+                due.append(j)
+            else:
+                st.exits += 1
+        if due:
+            items, run, at = self._deep_run(sess, batch, due, st)
+            logits = logits.clone()
+            for j in due:
+                r, its, copied = batch[j], items[j], len(items[j]) - len(run[j])
+                if self.p.adapt:  # did the shallow exit choose what the deep layers choose?
+                    for i, it in enumerate(its[copied:], copied):
+                        self.thr.bmm.add([it.conf], [int(it.logits.argmax()) == int(at[j, i - copied].argmax())])
+                logits[j] = at[j, len(run[j]) - 1]
+                self._segment(r, len(r.tokens) - len(its) + 1, len(its) - 1, st)  # the exited tokens before it
+                r.stack = []
+        return logits, records
+
+    def reorder(self, sess, rows, src: list, tokens: list, records: list):
+        """Beam search: the next step's row q continues rows[src[q]] with tokens[q] (chosen from the logits behind
+        records[src[q]]), with a copy of everything that row owns: its K/V of every layer and their lengths, FREE's
+        stack of tokens waiting for the deep layers and its exploration counter."""
+        new = [replace(rows[s], tokens=rows[s].tokens + [y], stack=list(rows[s].stack),
+                       records=rows[s].records + [records[s]]) for s, y in zip(src, tokens)]
+        if src != list(range(len(rows))):
+            sess.select(src)
+        return new
+
     @torch.no_grad()
     def run(self, input_ids, attention_mask, start_token: int, max_new_tokens: int, eos, st: DecodeStats,
             processors=None, criteria=None, encoder_out=None, streamer=None, sample: bool = False):
@@ -581,24 +684,12 @@ class Engine:
         """
         B = input_ids.shape[0]
         self.rules = Rules(B, max_new_tokens, eos, processors, criteria, sample)
-        depth = self.p.static_layer if self.p.method == "static" else self.L
-        sess = self.ad.start(input_ids, attention_mask, depth=depth, enc=encoder_out)
-        if sess.prompts is not None:  # decoder-only: HF's history starts with the row as given, padding included
-            rows = [_Row(list(pr), len(pr), b, input_ids[b].tolist()) for b, pr in enumerate(sess.prompts)]
-        else:
-            rows = [_Row([start_token], 1, b, [start_token]) for b in range(B)]
+        depth = self.depth
+        sess, rows = self.open(input_ids, attention_mask, start_token, st, encoder_out)
         for r in rows:
             r.stop, r.streamed = max_new_tokens <= 0, r.prompt_len
-        if self.p.method == "free":  # the adaptive threshold is refit between batches, fixed within one
-            st.thresholds.extend([self.thr.new_sequence()] * B)
         if sess.first_hidden is not None and max_new_tokens > 0:
-            first = self._head(sess.first_hidden, depth)[:, 0]
-            ys, proc = self.rules.choose(rows, first)
-            for b, r in enumerate(rows):
-                st.steps += 1
-                st.sequential_layers += depth
-                st.block_tokens += depth
-                self._emit(r, first[b], proc[b], TokenRecord(depth), ys[b])
+            self._choose(rows, *self._first_logits(sess, rows, st))
         active = list(range(B))  # unfinished rows, in the session's order
         while True:
             if streamer is not None:

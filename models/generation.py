@@ -15,6 +15,7 @@ from transformers.generation.stopping_criteria import (EosTokenCriteria, MaxLeng
                                                        StopStringCriteria)
 from transformers.generation.utils import GenerateDecoderOnlyOutput, GenerateEncoderDecoderOutput
 
+from models.beam import beam_search
 from models.engine import DecodeStats, Engine, Policy, ThresholdState, policy_from_config
 
 # Applied: by HF's processors and stopping criteria (which the engine calls), or by the engine itself.
@@ -25,11 +26,11 @@ APPLIED = {
     "forced_eos_token_id", "remove_invalid_values", "exponential_decay_length_penalty", "suppress_tokens",
     "begin_suppress_tokens", "renormalize_logits", "return_dict_in_generate", "output_scores", "output_logits",
     "do_sample", "temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff", "top_h",
+    "num_beams", "length_penalty", "early_stopping", "num_return_sequences",
 }
-# Inactive without beam search or an assistant, in HF's generate() as here.
+# Inactive without an assistant, in HF's generate() as here.
 INACTIVE = {
-    "length_penalty", "early_stopping", "num_assistant_tokens", "num_assistant_tokens_schedule",
-    "assistant_confidence_threshold",
+    "num_assistant_tokens", "num_assistant_tokens_schedule", "assistant_confidence_threshold",
     "assistant_lookbehind", "target_lookbehind", "assistant_ensemble_weight", "is_assistant",
 }
 # How HF computes, not what it returns: the engine keeps its own per-row cache and does not compile.
@@ -39,10 +40,8 @@ NO_EFFECT = {
 }
 # Refused, with the reason, whenever they differ from HF's default.
 REFUSED = {
-    "num_beams": "beam search is not supported with an exit method yet",
     "num_beam_groups": "group beam search is not supported with an exit method",
     "diversity_penalty": "group beam search is not supported with an exit method",
-    "num_return_sequences": "greedy search and sampling return one sequence per input here",
     "constraints": "constrained beam search is not supported with an exit method",
     "force_words_ids": "constrained beam search is not supported with an exit method",
     "penalty_alpha": "contrastive search is another decoding loop",
@@ -73,7 +72,7 @@ def check_generation_config(gc: GenerationConfig, method: str) -> None:
     ref = _defaults()
     bad = [f"{k}={getattr(gc, k)!r} ({why})" for k, why in REFUSED.items()
            if getattr(gc, k, None) not in (getattr(ref, k, None), None, False)
-           and not (k in ("num_beams", "num_beam_groups", "num_return_sequences") and getattr(gc, k) == 1)]
+           and not (k == "num_beam_groups" and getattr(gc, k) == 1)]
     if bad:
         raise ValueError(f"Early-exit decoding ({method}) cannot apply: {'; '.join(bad)}. Set them to their "
                          f"defaults (in the call or in model.generation_config), or decode without an exit method.")
@@ -187,6 +186,12 @@ class EarlyExitGenerationMixin:
             raise ValueError(f"Early-exit decoding ({policy.method}) does not support {given}")
         gc, _ = self._prepare_generation_config(generation_config, **kwargs)
         check_generation_config(gc, policy.method)
+        if gc.num_beams > 1 and (policy.verify or policy.rollback is not None):
+            raise ValueError(
+                "Beam search (num_beams > 1) cannot be combined with exact_verification or rollback_conf_threshold: "
+                "beams are ranked on the scores of the tokens they took, so a deep check that later changes an exited "
+                "token would rewrite scores that already decided which beams survive; the only exact beam result is "
+                "the full model's beam search. Use FREE without them, or the full model.")
         streamer = kwargs.pop("streamer", None)
         tokenizer = kwargs.pop("tokenizer", None)
         if gc.stop_strings is not None:  # HF keeps no tokenizer for a custom decoding loop: build the criterion here
@@ -210,18 +215,23 @@ class EarlyExitGenerationMixin:
                 if input_ids.shape[0] > 1:
                     raise ValueError("Streaming with an exit method needs batch size 1 (as HF's streamers do)")
                 streamer.put(input_ids.cpu())
+            enc = model_kwargs.get("encoder_outputs")
+            enc = enc.last_hidden_state if enc is not None else None
+            st = DecodeStats(num_layers=engine.L)
+            if getattr(model, "_exit_stats", None) is None:
+                model._exit_stats = DecodeStats()
+            if gc.num_beams > 1:
+                out = beam_search(model, engine, input_ids, model_kwargs.get("attention_mask"), logits_processor,
+                                  stopping_criteria, gc, st, encoder_out=enc)
+                model._exit_stats.add(st)
+                return out
             max_length, eos, rest = _fast_stops(stopping_criteria)
             max_length = max_length if max_length is not None else gc.max_length
-            enc = model_kwargs.get("encoder_outputs")
-            st = DecodeStats(num_layers=engine.L)
             start = int(input_ids[0, 0]) if model.config.is_encoder_decoder else None
             # an encoder-decoder's input_ids are its decoder inputs; the engine takes the encoder output HF computed
             rows, _ = engine.run(input_ids, model_kwargs.get("attention_mask"), start, max_length - input_ids.shape[1],
                                  eos, st, processors=logits_processor, criteria=rest or None, streamer=streamer,
-                                 sample=bool(gc.do_sample),
-                                 encoder_out=enc.last_hidden_state if enc is not None else None)
-            if getattr(model, "_exit_stats", None) is None:
-                model._exit_stats = DecodeStats()
+                                 sample=bool(gc.do_sample), encoder_out=enc)
             model._exit_stats.add(st)
             pad = int(gc._pad_token_tensor) if gc._pad_token_tensor is not None else 0
             return _outputs(model, rows, input_ids, gc, pad)

@@ -248,13 +248,6 @@ def test_bad_decoding_settings_fail_clearly(cfg, match):
         m.generate(input_ids=inputs(1)[0], max_new_tokens=4)
 
 
-def test_beam_search_is_refused_clearly():
-    m = make_model()
-    set_method(m, **FREE, shallow2deep_conf_threshold=0.5)
-    with pytest.raises(ValueError, match="num_beams=2 .beam search"):
-        m.generate(input_ids=inputs(1)[0], num_beams=2)
-
-
 def test_padded_batch_rows_decode_like_single_rows():
     m = make_model()
     set_method(m, **FREE, shallow2deep_conf_threshold=0.2)

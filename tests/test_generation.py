@@ -226,7 +226,7 @@ def test_custom_processor_and_criteria_see_hf_layout_histories():
 
 
 REFUSED_VALUES = {
-    "num_beams": 2, "num_beam_groups": 2, "diversity_penalty": 0.5, "num_return_sequences": 2,
+    "num_beam_groups": 2, "diversity_penalty": 0.5,
     "constraints": ["c"], "force_words_ids": [[5]], "penalty_alpha": 0.6, "dola_layers": "low", "guidance_scale": 1.5,
     "watermarking_config": WatermarkingConfig(bias=2.0), "token_healing": True, "prompt_lookup_num_tokens": 3,
     "max_matching_ngram_size": 2, "assistant_early_exit": 1, "speculation_type": "mtp", "use_mtp": True,

@@ -297,3 +297,15 @@ def test_generation_config_and_length_flags_reach_early_exit_generate(ckpt, data
     assert verified == full
     assert plain != full  # the generation config changed the output
     assert max(len(p.split()) for p in full) <= 10
+
+
+def test_beams_with_an_exit_method_record_every_beams_tokens(ckpt, data, tmp_path):
+    out = tmp_path / "run"
+    run_summarization.main(argv(ckpt, data, out, "--do_predict", "--num_beams", "3", "--deploy_scenario", "True",
+                                "--use_shallow_deep", "True", "--shallow_exit_layer", "2", "--shallow2deep_conf_type",
+                                "softmax", "--shallow2deep_conf_threshold", "0.5", train=False))
+    rec = json.loads((out / "predict_decoding_record.json").read_text())
+    n = len(open(out / "generated_predictions.txt").read().splitlines())
+    assert n == 6
+    # every step of every beam is one record; the returned sequences alone hold fewer tokens
+    assert rec["summary"]["generated_tokens"] == len(rec["tokens"]) > 3 * n

@@ -87,3 +87,24 @@ def test_benchmark_samples_every_method_with_the_same_seeds(tiny_t5, tmp_path):
     m = json.load(open(out / "results.json"))["methods"]
     assert m["full"]["quality"] == m["hf_generate"]["quality"] and m["hf_generate"]["agreement_with_full"] == 1.0
     assert 0.0 <= m["free_verify_0.0"]["acceptance_rate"] <= 1.0
+
+
+def test_benchmark_runs_beam_configurations_against_hf_beam_search(tiny_t5, tmp_path):
+    """--num_beams: every method with beams, HF's beam search timed in the same run; our full path's beams are
+    HF's; verification (refused with beams) is left out of the table."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import benchmark
+    from util.data_gen import gen_dialogsum, write_jsonl
+
+    val = str(tmp_path / "validation.jsonl")
+    write_jsonl(gen_dialogsum(4, 5), val)
+    out = tmp_path / "bench"
+    benchmark.main(["--model_name_or_path", tiny_t5, "--validation_file", val, "--max_samples", "4",
+                    "--max_source_length", "64", "--max_new_tokens", "10", "--shallow_exit_layer", "2",
+                    "--free_thresholds", "0.5", "--calm_thresholds", "0.5", "--num_beams", "3",
+                    "--length_penalty", "0.8", "--repeats", "1", "--warmup", "1", "--output_dir", str(out)])
+    res = json.load(open(out / "results.json"))
+    m = res["methods"]
+    assert res["num_beams"] == 3 and not any(r["family"] == "free_verify" for r in m.values())
+    assert m["full"]["agreement_with_full"] == m["hf_generate"]["agreement_with_full"] == 1.0
+    assert {"static_2", "calm_0.5", "free_0.5", "free_adaptive"} <= set(m)
