@@ -8,7 +8,8 @@ from transformers import AutoConfig, AutoTokenizer
 
 from additional_args import update_config
 from util.checks import InputError, looks_local, require_model_path
-from models.modeling_bart import EffBartForConditionalGeneration
+from models.modeling_bart import (EffBartForConditionalGeneration, EffMarianMTModel, EffMBartForConditionalGeneration,
+                                  EffPegasusForConditionalGeneration)
 from models.modeling_common import EXIT_MODULES, EarlyExitModelMixin, MetaHead, freeze_all_but_meta_head
 from models.modeling_llama import (EffGemma2ForCausalLM, EffGemma3ForCausalLM, EffLlamaForCausalLM,
                                    EffMistralForCausalLM, EffPhi3ForCausalLM, EffQwen2ForCausalLM, EffQwen3ForCausalLM)
@@ -22,6 +23,9 @@ MODEL_CLASSES = {
     "longt5": EffLongT5ForConditionalGeneration,
     "mt5": EffMT5ForConditionalGeneration,
     "bart": EffBartForConditionalGeneration,
+    "mbart": EffMBartForConditionalGeneration,
+    "marian": EffMarianMTModel,
+    "pegasus": EffPegasusForConditionalGeneration,
     "llama": EffLlamaForCausalLM,
     "qwen2": EffQwen2ForCausalLM,
     "mistral": EffMistralForCausalLM,
@@ -31,7 +35,8 @@ MODEL_CLASSES = {
     "gemma3_text": EffGemma3ForCausalLM,  # Gemma 3 1B; the larger, multimodal "gemma3" checkpoints are not supported
 }
 # peft has no default LoRA targets for these model types
-DEFAULT_LORA_TARGETS = {"longt5": ["q", "v"], "phi3": ["qkv_proj"]}
+DEFAULT_LORA_TARGETS = {"longt5": ["q", "v"], "phi3": ["qkv_proj"],
+                        **dict.fromkeys(("mbart", "marian", "pegasus"), ["q_proj", "v_proj"])}
 
 
 def lora_base(path: str) -> str | None:
@@ -159,7 +164,8 @@ def add_lora(model, s):
 
 
 __all__ = ["EffT5ForConditionalGeneration", "EffLongT5ForConditionalGeneration", "EffMT5ForConditionalGeneration",
-           "EffBartForConditionalGeneration",
+           "EffBartForConditionalGeneration", "EffMBartForConditionalGeneration", "EffMarianMTModel",
+           "EffPegasusForConditionalGeneration",
            "EffLlamaForCausalLM", "EffQwen2ForCausalLM", "EffQwen3ForCausalLM", "EffMistralForCausalLM",
            "EffPhi3ForCausalLM", "EffGemma2ForCausalLM", "EffGemma3ForCausalLM", "EarlyExitModelMixin", "MetaHead",
            "MODEL_CLASSES", "add_lora",

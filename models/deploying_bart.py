@@ -1,15 +1,16 @@
-"""BART adapter for the early-exit engine: how BART computes, layer by layer, reusing the loaded HF modules.
+"""BART-family adapter for the early-exit engine (BART, mBART, Marian, Pegasus: the same decoder-layer signature
+and module names), reusing the loaded HF modules.
 
-Same interface as T5Adapter. What BART changes:
-- learned absolute positions (offset 2 inside HF's module), taken from the span's true positions, so a
-  deep layer with a short cache still sees each token at its own position (positions enter at the
-  embedding only, so a layer's keys do not depend on position);
-- the embedding is scaled (BartScaledWordEmbedding, sqrt(d_model) when config.scale_embedding) and goes
-  through `layernorm_embedding`;
-- layers are post-LN (each ends in its own LayerNorm), so the exits need no shared final norm; a
-  decoder `layer_norm` (mBART-style) is applied when the model has one;
-- the LM head is tied to the embeddings and adds `final_logits_bias`;
-- BartDecoderLayer returns a tensor, not a tuple.
+Same interface as T5Adapter. What the family changes:
+- absolute positions, taken from the span's true positions, so a deep layer with a short cache still sees each
+  token at its own position (positions enter at the embedding only, so a layer's keys do not depend on position):
+  learned (BART, mBART: offset 2 inside HF's module) or a fixed sinusoidal table (Marian, Pegasus), read as a table;
+- the embedding is scaled by sqrt(d_model) when config.scale_embedding (BART / mBART inside their embedding
+  module, Marian / Pegasus by the decoder's `embed_scale`), then BART and mBART apply `layernorm_embedding`;
+- BART and Marian layers are post-LN (each ends in its own LayerNorm), so their exits need no shared final norm;
+  mBART and Pegasus layers are pre-LN and the decoder ends in `layer_norm`, which every exit then goes through;
+- the LM head adds `final_logits_bias`;
+- the decoder layers return a tensor, not a tuple.
 """
 
 import torch
@@ -26,6 +27,9 @@ class BartAdapter:
         self.layers = dec.layers
         self.num_layers = len(dec.layers)
         self.final_norm = getattr(dec, "layer_norm", None)
+        self.pre_ln = self.final_norm is not None  # (mBART, Pegasus) a pre-LN decoder ends in its own norm
+        self.embed_scale = getattr(dec, "embed_scale", 1.0)  # Marian / Pegasus scale outside the embedding
+        self.embed_norm = getattr(dec, "layernorm_embedding", None)
         self.lm_head = model.lm_head
         self.bias = model.final_logits_bias
 
@@ -44,15 +48,17 @@ class BartAdapter:
 
     def embed(self, ids: torch.Tensor, span: Span) -> torch.Tensor:
         pos = self.dec.embed_positions
-        limit = pos.weight.shape[0] - pos.offset  # max_position_embeddings
+        offset = getattr(pos, "offset", 0)
+        limit = pos.weight.shape[0] - offset  # max_position_embeddings
         positions = span.positions
         if span.end > limit:
             real = torch.arange(span.nmax)[None, :] < torch.tensor(span.n)[:, None]
             if bool((positions.cpu()[real] >= limit).any()):
-                raise ValueError(f"BART has {limit} decoder positions (max_position_embeddings): decode fewer tokens")
+                raise ValueError(f"{type(self.model).__name__} has {limit} decoder positions "
+                                 f"(max_position_embeddings): decode fewer tokens")
             positions = positions.clamp(max=limit - 1)  # padding queries (their output is dropped)
-        h = self.dec.embed_tokens(ids) + F.embedding(positions + pos.offset, pos.weight)
-        return self.dec.layernorm_embedding(h)
+        h = self.dec.embed_tokens(ids) * self.embed_scale + F.embedding(positions + offset, pos.weight)
+        return self.embed_norm(h) if self.embed_norm is not None else h
 
     def layer(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> torch.Tensor:
         sess.begin(span)
@@ -67,8 +73,10 @@ class BartAdapter:
     def fill_kv(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> None:
         """State propagation: layer i's K/V for the span's tokens, which skipped it, from their exit state.
 
-        BART's self-attention reads the layer input directly (post-LN) and keys carry no position.
+        A post-LN layer's self-attention reads the layer input directly, a pre-LN one its normed input; keys carry
+        no position.
         """
-        attn = self.layers[i].self_attn
+        layer = self.layers[i]
+        attn, x = layer.self_attn, layer.self_attn_layer_norm(h) if self.pre_ln else h
         sess.begin(span)
-        sess.kv.update(heads(attn.k_proj, h, attn.head_dim), heads(attn.v_proj, h, attn.head_dim), i)
+        sess.kv.update(heads(attn.k_proj, x, attn.head_dim), heads(attn.v_proj, x, attn.head_dim), i)

