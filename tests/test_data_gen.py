@@ -1,4 +1,4 @@
-"""Tests for the synthetic data generators in util/data_gen.py."""
+"""Tests for the synthetic data generators in util/data_gen/ (one module per task)."""
 import json
 import os
 import re
@@ -282,3 +282,17 @@ def test_make_all(tmp_path):
     for k in paths:
         with open(paths[k], "rb") as a, open(paths2[k], "rb") as b:
             assert a.read() == b.read()
+
+
+def test_translation_core_lexicon():
+    from util.data_gen import core_lexicon
+
+    core = core_lexicon(250)
+    assert len(core) == 250 and core == core_lexicon(250)
+    small = gen_translation(300, 15, lexicon=250)
+    words = lambda s: set(re.findall(r"[^\W\d]+", s.lower()))  # noqa: E731
+    assert all(words(r["translation"]["de"]) <= core for r in small)
+    assert sum(not words(r["translation"]["de"]) <= core for r in gen_translation(300, 15)) > 100
+    assert small == gen_translation(400, 15, lexicon=250)[:300]  # prefix stable like the full grammar
+    de_types = {w for r in small for w in words(r["translation"]["de"])}
+    assert len(de_types) > 150  # a small lexicon, not a handful of sentences
