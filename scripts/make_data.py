@@ -23,9 +23,11 @@ def main(argv=None):
     ap.add_argument("--n_val", type=int, default=200)
     ap.add_argument("--n_test", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mt_lexicon", type=int, default=None,
+                    help="translation pairs use only the grammar's N most frequent German words (demo: 250)")
     args = ap.parse_args(argv)
     t0 = time.time()
-    paths = make_all(args.out_dir, args.n_train, args.n_val, args.n_test, args.seed)
+    paths = make_all(args.out_dir, args.n_train, args.n_val, args.n_test, args.seed, args.mt_lexicon)
     for key, path in sorted(paths.items()):
         print(f"{key:24s} {path}")
     print(f"done in {time.time() - t0:.1f}s")

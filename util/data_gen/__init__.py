@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Callable, Dict, Iterator, List, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 
 from .dialogsum import gen_dialogsum  # noqa: F401
@@ -118,8 +118,12 @@ def _unique_squad(n: int, seed: int, version_2: bool, seen: set) -> dict:
         extra *= 4
 
 
-def make_all(out_dir: str, n_train: int = 2000, n_val: int = 200, n_test: int = 200, seed: int = 0) -> Dict[str, str]:
+def make_all(out_dir: str, n_train: int = 2000, n_val: int = 200, n_test: int = 200, seed: int = 0,
+             mt_lexicon: Optional[int] = None) -> Dict[str, str]:
     """Write all synthetic datasets under ``out_dir``; returns ``{"<task>/<split>": path}``.
+
+    ``mt_lexicon=k`` draws the translation pairs from the grammar's ``k`` most frequent German words
+    (:func:`gen_translation`).
 
     Splits use different seeds and are de-duplicated against each other (train first).
     """
@@ -128,7 +132,7 @@ def make_all(out_dir: str, n_train: int = 2000, n_val: int = 200, n_test: int = 
     list_tasks = (
         ("dialogsum", gen_dialogsum, lambda r: r["dialogue"]),
         ("news", gen_news, lambda r: r["article"]),
-        ("iwslt_de_en", gen_translation, lambda r: r["translation"]["de"]),
+        ("iwslt_de_en", lambda n, s: gen_translation(n, s, lexicon=mt_lexicon), lambda r: r["translation"]["de"]),
     )
     for task, gen, key in list_tasks:
         seen: set = set()
