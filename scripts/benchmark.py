@@ -138,7 +138,7 @@ def load(a) -> SimpleNamespace:
     from transformers import AutoConfig
 
     cfg = AutoConfig.from_pretrained(a.model_name_or_path)
-    model = MODEL_CLASSES[cfg.model_type].from_pretrained(a.model_name_or_path).eval()
+    model = MODEL_CLASSES[cfg.model_type].from_pretrained(a.model_name_or_path).eval().to(a.device)
     sources, refs = load_rows(a)
     ids = None
     if a.use_chat_template:
@@ -161,6 +161,7 @@ def run(a, d: SimpleNamespace, batch_size: int) -> dict:
     else:
         batches = [tok(sources[i:i + batch_size], max_length=a.max_source_length, truncation=True, padding=True,
                        return_tensors="pt") for i in range(0, len(sources), batch_size)]
+    batches = [b.to(a.device) for b in batches]
     results, texts_of, bmm = {}, {}, None
     table = method_table(a, L)
     if (batch_size > 1 or a.num_beams > 1) and table.pop("hf_assistant_early_exit", None):
@@ -214,7 +215,7 @@ def run(a, d: SimpleNamespace, batch_size: int) -> dict:
            "sampling": dict(temperature=a.temperature, top_p=a.top_p, top_k=a.top_k) if a.do_sample else None,
            "num_beams": a.num_beams, "length_penalty": a.length_penalty,
            "repeats": a.repeats, "threads": torch.get_num_threads(), "num_layers": L,
-           "device": "cuda" if torch.cuda.is_available() else "cpu", "methods": results,
+           "device": torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu", "methods": results,
            "auc": auc_by_family(results)}
     if bmm is not None and len(bmm):
         conf, agree = bmm.data
@@ -374,6 +375,7 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--warmup", type=int, default=3, help="batches decoded once before timing")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--output_dir", default=None)
     a = p.parse_args(argv)
     for flag in ("max_samples", "max_new_tokens", "repeats", "num_beams"):

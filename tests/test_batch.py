@@ -18,9 +18,13 @@ NEW = 12
 
 class T5(Arch):
     start, eos = 0, 1
+    hf_cls = T5ForConditionalGeneration
 
     def make(self, **exit_cfg):
         return test_engine.make_model(**exit_cfg)
+
+    def depth(self, k):
+        return dict(num_decoder_layers=k)
 
     def hf_generate(self, m, x, **kw):
         return T5ForConditionalGeneration.generate(m, input_ids=x, max_new_tokens=NEW, do_sample=False,

@@ -7,26 +7,15 @@ decoded alone (a batch of inputs).
 
 import pytest
 import torch
-from transformers import T5ForConditionalGeneration
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
-import test_batch
 from models.engine import Engine
-from test_architectures import ARCHS, CALM, FREE, L, close
-from test_batch import pad_batch
+from test_architectures import CALM, FREE, L, close
+from test_batch import ALL, pad_batch
 from test_engine import set_method
 
 NEW = 10
-
-
-class T5(test_batch.T5):
-    hf_cls = T5ForConditionalGeneration
-
-    def depth(self, k):
-        return dict(num_decoder_layers=k)
-
-
-BEAM_ARCHS = {"t5": T5(), "bart": ARCHS["bart"], "llama": ARCHS["llama"]}
+BEAM_ARCHS = {k: ALL[k] for k in ("t5", "bart", "llama")}
 arch_params = pytest.mark.parametrize("arch", list(BEAM_ARCHS.values()), ids=list(BEAM_ARCHS))
 SETTINGS = {
     "b2": dict(num_beams=2),
