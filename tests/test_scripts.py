@@ -41,15 +41,20 @@ def test_script_rejects_unknown_method():
     assert r.returncode == 2 and "METHOD must be" in r.stderr
 
 
-def test_benchmark_writes_every_method_at_every_batch_size(tiny_t5, tmp_path):
-    """scripts/benchmark.py on a tiny model: the JSON it writes, and the exactness it reports (no timing bars)."""
+def bench_setup(tmp_path, n, seed):
+    """scripts/benchmark.py as a module, a validation file of n generated dialogues, and an output folder."""
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
     import benchmark
     from util.data_gen import gen_dialogsum, write_jsonl
 
     val = str(tmp_path / "validation.jsonl")
-    write_jsonl(gen_dialogsum(5, 3), val)
-    out = tmp_path / "bench"
+    write_jsonl(gen_dialogsum(n, seed), val)
+    return benchmark, val, tmp_path / "bench"
+
+
+def test_benchmark_writes_every_method_at_every_batch_size(tiny_t5, tmp_path):
+    """scripts/benchmark.py on a tiny model: the JSON it writes, and the exactness it reports (no timing bars)."""
+    benchmark, val, out = bench_setup(tmp_path, 5, 3)
     benchmark.main(["--model_name_or_path", tiny_t5, "--validation_file", val, "--max_samples", "5",
                     "--max_source_length", "64", "--max_new_tokens", "12", "--shallow_exit_layer", "2",
                     "--free_thresholds", "0.5", "--calm_thresholds", "0.5", "--methods", "hf_generate", "full",
@@ -72,13 +77,7 @@ def test_benchmark_writes_every_method_at_every_batch_size(tiny_t5, tmp_path):
 def test_benchmark_samples_every_method_with_the_same_seeds(tiny_t5, tmp_path):
     """--do_sample: each pass draws with its own seed, the same for every method, so our full path's samples are
     HF generate()'s; verified FREE reports its acceptance rate."""
-    sys.path.insert(0, os.path.join(ROOT, "scripts"))
-    import benchmark
-    from util.data_gen import gen_dialogsum, write_jsonl
-
-    val = str(tmp_path / "validation.jsonl")
-    write_jsonl(gen_dialogsum(4, 4), val)
-    out = tmp_path / "bench"
+    benchmark, val, out = bench_setup(tmp_path, 4, 4)
     res = benchmark.main(["--model_name_or_path", tiny_t5, "--validation_file", val, "--max_samples", "4",
                           "--max_source_length", "64", "--max_new_tokens", "10", "--shallow_exit_layer", "2",
                           "--verify_thresholds", "0.0", "--methods", "hf_generate", "full", "free_verify",
@@ -92,13 +91,7 @@ def test_benchmark_samples_every_method_with_the_same_seeds(tiny_t5, tmp_path):
 def test_benchmark_runs_beam_configurations_against_hf_beam_search(tiny_t5, tmp_path):
     """--num_beams: every method with beams, HF's beam search timed in the same run; our full path's beams are
     HF's; verification (refused with beams) is left out of the table."""
-    sys.path.insert(0, os.path.join(ROOT, "scripts"))
-    import benchmark
-    from util.data_gen import gen_dialogsum, write_jsonl
-
-    val = str(tmp_path / "validation.jsonl")
-    write_jsonl(gen_dialogsum(4, 5), val)
-    out = tmp_path / "bench"
+    benchmark, val, out = bench_setup(tmp_path, 4, 5)
     benchmark.main(["--model_name_or_path", tiny_t5, "--validation_file", val, "--max_samples", "4",
                     "--max_source_length", "64", "--max_new_tokens", "10", "--shallow_exit_layer", "2",
                     "--free_thresholds", "0.5", "--calm_thresholds", "0.5", "--num_beams", "3",
