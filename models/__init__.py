@@ -14,7 +14,7 @@ from models.modeling_common import EXIT_MODULES, EarlyExitModelMixin, MetaHead, 
 from models.modeling_llama import (EffGemma2ForCausalLM, EffGemma3ForCausalLM, EffLlamaForCausalLM,
                                    EffMistralForCausalLM, EffPhi3ForCausalLM, EffQwen2ForCausalLM, EffQwen3ForCausalLM)
 from models.modeling_t5 import (EffLongT5ForConditionalGeneration, EffMT5ForConditionalGeneration,
-                                EffT5ForConditionalGeneration)
+                                EffT5ForConditionalGeneration, EffUMT5ForConditionalGeneration)
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +22,7 @@ MODEL_CLASSES = {
     "t5": EffT5ForConditionalGeneration,
     "longt5": EffLongT5ForConditionalGeneration,
     "mt5": EffMT5ForConditionalGeneration,
+    "umt5": EffUMT5ForConditionalGeneration,
     "bart": EffBartForConditionalGeneration,
     "mbart": EffMBartForConditionalGeneration,
     "marian": EffMarianMTModel,
@@ -35,7 +36,7 @@ MODEL_CLASSES = {
     "gemma3_text": EffGemma3ForCausalLM,  # Gemma 3 1B; the larger, multimodal "gemma3" checkpoints are not supported
 }
 # peft has no default LoRA targets for these model types
-DEFAULT_LORA_TARGETS = {"longt5": ["q", "v"], "phi3": ["qkv_proj"],
+DEFAULT_LORA_TARGETS = {"longt5": ["q", "v"], "umt5": ["q", "v"], "phi3": ["qkv_proj"],
                         **dict.fromkeys(("mbart", "marian", "pegasus"), ["q_proj", "v_proj"])}
 
 
@@ -122,7 +123,7 @@ def load_model_and_tokenizer(model_args, add_args, max_answer_length=None, train
     config = load_config(model_args, path if (base is None or has_own_config) else base)
     if config.model_type not in MODEL_CLASSES:
         raise ValueError(f"model_type {config.model_type!r} is not supported yet; supported: {sorted(MODEL_CLASSES)}")
-    if config.model_type in ("t5", "mt5", "longt5") and getattr(config, "decoder_start_token_id", None) is None:
+    if config.model_type in ("t5", "mt5", "umt5", "longt5") and getattr(config, "decoder_start_token_id", None) is None:
         config.decoder_start_token_id = config.pad_token_id
     settings = update_config(config, add_args, max_answer_length=max_answer_length, training=training)
     model = MODEL_CLASSES[config.model_type].from_pretrained(
@@ -164,6 +165,7 @@ def add_lora(model, s):
 
 
 __all__ = ["EffT5ForConditionalGeneration", "EffLongT5ForConditionalGeneration", "EffMT5ForConditionalGeneration",
+           "EffUMT5ForConditionalGeneration",
            "EffBartForConditionalGeneration", "EffMBartForConditionalGeneration", "EffMarianMTModel",
            "EffPegasusForConditionalGeneration",
            "EffLlamaForCausalLM", "EffQwen2ForCausalLM", "EffQwen3ForCausalLM", "EffMistralForCausalLM",

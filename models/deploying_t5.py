@@ -3,6 +3,9 @@
 The adapter knows nothing about exit policies. Positions are explicit (see deploying_common): a span gives
 each row's tokens their true positions, so a deep layer with a short cache (FREE's stale deep layers) gets the
 true relative positions of the tokens it is given.
+
+T5, T5 v1.1, mT5 and LongT5 share one relative-position bias (block 0's) across the decoder; umT5 has one in every
+layer, and its layers compute it themselves, assuming the queries follow the layer's longest cached row (see layer()).
 """
 
 import torch
@@ -19,9 +22,11 @@ class T5Adapter:
         self.norm = dec.final_layer_norm
         self.embed_tokens = dec.embed_tokens
         self.lm_head = model.lm_head
-        self.rel_attn = dec.block[0].layer[0].SelfAttention
+        self.per_layer_bias = model.config.model_type == "umt5"
+        attns = [b.layer[0].SelfAttention for b in dec.block]
+        self.rel_attns = attns if self.per_layer_bias else attns[:1]
         self.scale = model.config.d_model**-0.5 if getattr(model.config, "scale_decoder_outputs", False) else None
-        self._bias = None  # relative-position bias of positions 0..T-1, grown on demand
+        self._tables = [None] * len(self.rel_attns)  # relative-position bias of positions 0..T-1, grown on demand
 
     def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
               depth: int | None = None, enc: torch.Tensor | None = None) -> Session:
@@ -36,23 +41,49 @@ class T5Adapter:
     def span(self, starts, n=1, causal: bool = True) -> Span:
         w = self.lm_head.weight
         s = make_span(starts, n, causal, w.dtype, w.device)
-        # The decoder's bias depends only on key - query, so one table serves every span: row p of it equals
-        # compute_bias for a query at position p, without recomputing buckets per step.
-        if self._bias is None or self._bias.shape[-1] < s.end:
-            size = max(s.end, 2 * (self._bias.shape[-1] if self._bias is not None else 32))
-            self._bias = self.rel_attn.compute_bias(size, size, device=w.device)
-        if s.same_start is not None:
-            s.extra = self._bias[:, :, s.same_start:s.same_start + s.nmax, :s.end]
-        else:
-            s.extra = self._bias[0][:, s.positions, :s.end].transpose(0, 1)
+        s.extra = [None] * len(self._tables)  # each table's bias at the span's positions, selected when first used
         return s
+
+    def _table(self, j: int, end: int) -> torch.Tensor:
+        # A bias depends only on key - query, so one table serves every span: row p of it equals compute_bias for a
+        # query at position p, without recomputing buckets per step.
+        t = self._tables[j]
+        if t is None or t.shape[-1] < end:
+            size = max(end, 2 * (t.shape[-1] if t is not None else 32))
+            t = self._tables[j] = self.rel_attns[j].compute_bias(size, size, device=self.lm_head.weight.device)
+        return t
+
+    def _bias(self, span: Span, i: int) -> torch.Tensor:
+        """Layer i's relative-position bias for the span's queries at their true positions."""
+        j = i if self.per_layer_bias else 0
+        if span.extra[j] is None:
+            t = self._table(j, span.end)
+            if span.same_start is not None:
+                span.extra[j] = t[:, :, span.same_start:span.same_start + span.nmax, :span.end]
+            else:
+                span.extra[j] = t[0][:, span.positions, :span.end].transpose(0, 1)
+        return span.extra[j]
 
     def embed(self, ids: torch.Tensor, span: Span) -> torch.Tensor:
         return self.embed_tokens(ids)  # T5 has no absolute positions
 
     def layer(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> torch.Tensor:
+        if not self.per_layer_bias:
+            sess.begin(span)
+            return self.blocks[i](h, span.mask, self._bias(span, i), sess.enc, sess.cross_mask, None,
+                                  cache=sess.cache)[0]
+        # A umT5 layer takes no bias: it adds its own for queries at past, past + 1, ... with past its longest cached
+        # row. Where the span's true positions differ (rows at different places, a stale deep layer), the additive
+        # mask carries the difference.
+        past = sess.kv.get_seq_length(i)
+        mask = span.mask
+        if span.same_start != past:
+            true = self._bias(span, i)
+            assumed = self._table(i, max(past + span.nmax, span.end))[:, :, past:past + span.nmax, :span.end]
+            delta = true - assumed
+            mask = delta if mask is None else mask + delta
         sess.begin(span)
-        return self.blocks[i](h, span.mask, span.extra, sess.enc, sess.cross_mask, None, cache=sess.cache)[0]
+        return self.blocks[i](h, mask, sess.enc, encoder_attention_mask=sess.cross_mask, cache=sess.cache)
 
     def normed(self, h: torch.Tensor) -> torch.Tensor:
         return self.norm(h)

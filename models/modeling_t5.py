@@ -1,4 +1,4 @@
-"""T5 (and T5 v1.1 / Flan-T5), mT5 and LongT5 with early-exit training losses.
+"""T5 (and T5 v1.1 / Flan-T5), mT5, umT5 and LongT5 with early-exit training losses.
 
 The models are HF's T5ForConditionalGeneration / LongT5ForConditionalGeneration with the same parameter
 names, so plain checkpoints and checkpoints fine-tuned with the published code load as they are. What
@@ -7,10 +7,12 @@ only says how a T5 decoder state becomes exit logits. LongT5's decoder is T5's (
 relative-position self-attention; only the encoder attention differs), and so is mT5's (T5 v1.1 with a
 larger vocabulary), so all share the code and the T5 adapter. T5 v1.1 / Flan-T5 / mT5 differ inside HF's
 modules (gated-GELU feed-forward) and at the head: it is untied and unscaled (no d_model**-0.5), which
-`scale_decoder_outputs` says for T5 and which mT5 never does.
+`scale_decoder_outputs` says for T5 and which mT5 never does. umT5 is mT5 with a relative-position bias in every
+decoder layer instead of one shared: the exits are the same, the adapter keeps one bias table per layer.
 """
 
-from transformers import LongT5ForConditionalGeneration, MT5ForConditionalGeneration, T5ForConditionalGeneration
+from transformers import (LongT5ForConditionalGeneration, MT5ForConditionalGeneration, T5ForConditionalGeneration,
+                          UMT5ForConditionalGeneration)
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 from models.deploying_t5 import T5Adapter
@@ -47,4 +49,8 @@ class EffLongT5ForConditionalGeneration(_T5Exits, LongT5ForConditionalGeneration
 
 
 class EffMT5ForConditionalGeneration(_T5Exits, MT5ForConditionalGeneration):
+    pass
+
+
+class EffUMT5ForConditionalGeneration(_T5Exits, UMT5ForConditionalGeneration):
     pass

@@ -13,14 +13,14 @@ from transformers import (BartConfig, BartForConditionalGeneration, Gemma2Config
                           MBartForConditionalGeneration, MistralConfig, MistralForCausalLM, MT5Config,
                           MT5ForConditionalGeneration, PegasusConfig, PegasusForConditionalGeneration, Phi3Config,
                           Phi3ForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM, T5Config,
-                          T5ForConditionalGeneration)
+                          T5ForConditionalGeneration, UMT5Config, UMT5ForConditionalGeneration)
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 from models import (EffBartForConditionalGeneration, EffGemma2ForCausalLM, EffGemma3ForCausalLM, EffLlamaForCausalLM,
                     EffLongT5ForConditionalGeneration, EffMarianMTModel, EffMBartForConditionalGeneration,
                     EffMistralForCausalLM, EffMT5ForConditionalGeneration, EffPegasusForConditionalGeneration,
                     EffPhi3ForCausalLM, EffQwen2ForCausalLM, EffQwen3ForCausalLM, EffT5ForConditionalGeneration,
-                    add_lora)
+                    EffUMT5ForConditionalGeneration, add_lora)
 from models.engine import DecodeStats, Engine, ThresholdState
 from util import losses
 from test_engine import set_method  # noqa: E402  (tests/ is on sys.path under pytest)
@@ -223,6 +223,19 @@ class MT5(T5v11):
     config_cls, family = MT5Config, {}
 
 
+class UMT5(T5v11):
+    """umT5: mT5 with a relative-position bias of its own in every decoder layer (its checkpoints untie the head,
+    so the head is unscaled)."""
+
+    eff_cls, hf_cls = EffUMT5ForConditionalGeneration, UMT5ForConditionalGeneration
+    config_cls, family = UMT5Config, dict(tie_word_embeddings=False)
+
+    def soften(self, m):
+        super().soften(m)
+        for block in m.decoder.block:  # biases as large as the scores, so a layer with another's bias shows
+            block.layer[0].SelfAttention.relative_attention_bias.weight.normal_(0, 2.0)
+
+
 class Llama(Arch):
     eff_cls, hf_cls, start, eos = EffLlamaForCausalLM, LlamaForCausalLM, None, 2
     encoder_decoder = False
@@ -344,7 +357,8 @@ class Llama3(Llama):
 
 ARCHS = {"bart": Bart(), "llama": Llama(), "longt5": LongT5(), "qwen2": Qwen2(), "mistral": Mistral(),
          "llama3": Llama3(), "t5v11": T5v11(), "mt5": MT5(), "qwen3": Qwen3(), "phi3": Phi3(), "gemma2": Gemma2(),
-         "gemma3": Gemma3(), "mbart": MBart(), "marian": Marian(), "pegasus": Pegasus()}
+         "gemma3": Gemma3(), "mbart": MBart(), "marian": Marian(), "pegasus": Pegasus(),
+         "umt5": UMT5()}
 arch_params = pytest.mark.parametrize("arch", list(ARCHS.values()), ids=list(ARCHS))
 
 
@@ -675,6 +689,7 @@ def test_build_model_folder_loads_with_tokenizer_and_decodes(model_type, tmp_pat
 PUBLISHED = {
     "flan-t5-base": ("t5v11", dict(d_model=768, d_ff=2048, num_heads=12, d_kv=64)),
     "mt5-small": ("mt5", dict(d_model=512, d_ff=1024, num_heads=6, d_kv=64)),
+    "umt5-small": ("umt5", dict(d_model=512, d_ff=1024, num_heads=6, d_kv=64)),
     "bart-base": ("bart", dict(d_model=768, encoder_attention_heads=12, decoder_attention_heads=12,
                                encoder_ffn_dim=3072, decoder_ffn_dim=3072)),
     "opus-mt-en-de": ("marian", dict(d_model=512, encoder_attention_heads=8, decoder_attention_heads=8,
@@ -744,3 +759,18 @@ def test_sliding_window_matters_in_the_matrix(name):
     assert any(not torch.equal(a, b) for a, b in zip(windowed, unwindowed))
     assert all(torch.equal(m.generate(input_ids=x, max_new_tokens=NEW, use_engine=True), b)
                for x, b in zip(xs, unwindowed))
+
+
+def test_umt5_per_layer_bias_matters_in_the_matrix():
+    """umT5's layers each have their own relative-position bias: with layer 0's in every layer HF's own greedy
+    output differs, so the matrix fails if the adapter gives a layer another's bias (in a batch, where rows sit at
+    different positions, the adapter corrects the bias each layer adds; test_batch)."""
+    arch = ARCHS["umt5"]
+    m = arch.make()
+    xs = arch.inputs()
+    own = [arch.hf_generate(m, x) for x in xs]
+    first = m.decoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight
+    for block in m.decoder.block[1:]:
+        block.layer[0].SelfAttention.relative_attention_bias.weight.data.copy_(first)
+    shared = [arch.hf_generate(m, x) for x in xs]
+    assert any(not torch.equal(a, b) for a, b in zip(own, shared))
