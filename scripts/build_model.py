@@ -4,14 +4,17 @@
     python scripts/build_model.py --model_type bart --out_dir outputs/bart_tiny --num_layers 2 --num_decoder_layers 4
     python scripts/build_model.py --model_type llama --out_dir outputs/llama_tiny --num_decoder_layers 4
     (--model_type qwen2, qwen3, mistral, phi3, gemma2 or gemma3_text: the same, with that family's structural
-    settings and tokenizer style; t5v1_1 (T5 v1.1 / Flan-T5) and mt5 like t5, with their gated-GELU feed-forward
-    and untied, unscaled head)
+    settings and tokenizer style; t5v1_1 (T5 v1.1 / Flan-T5), mt5 and umt5 like t5, with their gated-GELU
+    feed-forward and untied, unscaled head; mbart, marian and pegasus like bart)
 
 The folder it writes is what --model_name_or_path accepts (config.json, model.safetensors, tokenizer).
 Tokenizers: T5 / LongT5 / mT5 get a Unigram like T5's SentencePiece (pad 0, eos 1, unk 2); BART a byte-level BPE
 like GPT-2's (<s> 0, <pad> 1, </s> 2, <unk> 3, <mask> 4); LLaMA a byte-fallback BPE like LLaMA's
 (<unk> 0, <s> 1, </s> 2, <pad> 3; adds <s>, pads on the left; also Mistral, Phi-3 and Gemma, whose own
-tokenizers are SentencePiece with byte fallback); Qwen2 / Qwen3 a byte-level BPE with Qwen's special tokens.
+tokenizers are SentencePiece with byte fallback); Qwen2 / Qwen3 a byte-level BPE with Qwen's special tokens;
+mBART a Unigram in mBART-50's layout (<s> 0, <pad> 1, </s> 2, <unk> 3, then the language codes and <mask>;
+en_XX -> de_DE); Pegasus a Unigram in Pegasus's (<pad> 0, </s> 1, <mask_1>, <mask_2>, <unk_2> .. <unk_102>,
+<unk> 105); Marian a SentencePiece model with opus-mt's vocab.json (</s> 0, <unk> 1, <pad> last).
 For decoder-only models, --num_decoder_layers is the depth; --num_layers (the encoder) is unused.
 """
 
@@ -24,40 +27,56 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers  # noqa: E402
 from transformers import (BartConfig, BartTokenizer, Gemma2Config, Gemma3TextConfig, LlamaConfig,  # noqa: E402
-                          LlamaTokenizer, LongT5Config, MistralConfig, MT5Config, Phi3Config, Qwen2Config,
-                          Qwen3Config, T5Config, T5TokenizerFast)
+                          LlamaTokenizer, LongT5Config, MarianConfig, MBartConfig, MistralConfig, MT5Config,
+                          PegasusConfig, Phi3Config, Qwen2Config, Qwen3Config, T5Config, T5TokenizerFast,
+                          UMT5Config)
 
 from models import MODEL_CLASSES  # noqa: E402
 from util import checks  # noqa: E402
 from util.data_gen import corpus_text  # noqa: E402
 
 SPECIALS = ["<pad>", "</s>", "<unk>"]  # T5's ids: pad 0, eos 1, unk 2
-MODEL_TYPES = ("t5", "t5v1_1", "mt5", "longt5", "bart", "llama", "qwen2", "qwen3", "mistral", "phi3", "gemma2",
-               "gemma3_text")
+MODEL_TYPES = ("t5", "t5v1_1", "mt5", "umt5", "longt5", "bart", "mbart", "marian", "pegasus", "llama", "qwen2",
+               "qwen3", "mistral", "phi3", "gemma2", "gemma3_text")
 DECODER_ONLY = ("llama", "qwen2", "qwen3", "mistral", "phi3", "gemma2", "gemma3_text")
 # T5's encoder-decoder with T5 v1.1's structure: gated-GELU feed-forward, untied LM head without the d_model**-0.5
 # scale (a T5Config with tie_word_embeddings=False says so; mT5 never scales)
 T5_TYPES = {"t5": (T5Config, {}), "longt5": (LongT5Config, {}),
             "t5v1_1": (T5Config, dict(feed_forward_proj="gated-gelu", tie_word_embeddings=False)),
-            "mt5": (MT5Config, dict(feed_forward_proj="gated-gelu"))}
-UNTIED = ("t5v1_1", "mt5")
+            "mt5": (MT5Config, dict(feed_forward_proj="gated-gelu")),
+            "umt5": (UMT5Config, dict(feed_forward_proj="gated-gelu", tie_word_embeddings=False))}
+UNTIED = ("t5v1_1", "mt5", "umt5")
+# Accented Latin letters stay in the SentencePiece-style vocabularies (no byte fallback in these families), so text
+# beyond the generated corpus's characters survives a round trip.
+LATIN1 = [chr(c) for c in range(0xC0, 0x100) if chr(c) not in "×÷"]
+MBART_LANGS = ("en_XX", "de_DE")  # the generated translation task: English -> German
+PEGASUS_SPECIALS = ["<pad>", "</s>", "<mask_1>", "<mask_2>", *(f"<unk_{i}>" for i in range(2, 103)), "<unk>"]
 
 
-def train_tokenizer(lines, vocab_size: int) -> T5TokenizerFast:
+def train_unigram(lines, vocab_size: int, specials=SPECIALS, alphabet=()) -> Tokenizer:
+    """A SentencePiece-style Unigram over the corpus, the specials first, with process-independent ids."""
     tok = Tokenizer(models.Unigram())
     # T5's SentencePiece folds newlines and runs of spaces into one space; dialogue turns stay readable.
     tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(Regex(r"\s+"), " ")])
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
-    tok.train_from_iterator(lines, trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIALS,
-                                                           unk_token="<unk>"))
-    tok = canonical_unigram(tok)
+    tok.train_from_iterator(lines, trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                                           unk_token="<unk>", initial_alphabet=list(alphabet)))
+    return canonical_unigram(tok, specials)
+
+
+def unigram_vocab(tok: Tokenizer) -> list:
+    return [(p, s) for p, s in json.loads(tok.to_str())["model"]["vocab"]]
+
+
+def train_tokenizer(lines, vocab_size: int) -> T5TokenizerFast:
+    tok = train_unigram(lines, vocab_size)
     tok.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>",
                                                        special_tokens=[("</s>", 1)])
     return T5TokenizerFast(tokenizer_object=tok, extra_ids=0, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
 
 
-def canonical_unigram(tok: Tokenizer, band: float = 0.01) -> Tokenizer:
+def canonical_unigram(tok: Tokenizer, specials=SPECIALS, band: float = 0.01) -> Tokenizer:
     """The trained Unigram with ids and scores that do not depend on the process.
 
     The trainer lists pieces of equal score in hash-map order (Rust's HashMap is seeded per process), gives the
@@ -68,13 +87,13 @@ def canonical_unigram(tok: Tokenizer, band: float = 0.01) -> Tokenizer:
     """
     spec = json.loads(tok.to_str())
     vocab = spec["model"]["vocab"]
-    specials, rest = vocab[:len(SPECIALS)], vocab[len(SPECIALS):]
+    head, rest = vocab[:len(specials)], vocab[len(specials):]
     floor = min(s for _, s in rest)
     added = sorted(p for p, s in rest if len(p) == 1 and s < floor + band)
     score = {p: round(s, 8) for p, s in rest}
     score.update({p: round(floor + 1e-4 * k, 8) for k, p in enumerate(reversed(added))})
-    spec["model"]["vocab"] = specials + sorted(([p, s] for p, s in score.items()), key=lambda ps: (-ps[1], ps[0]))
-    spec["model"]["unk_id"] = SPECIALS.index("<unk>")
+    spec["model"]["vocab"] = head + sorted(([p, s] for p, s in score.items()), key=lambda ps: (-ps[1], ps[0]))
+    spec["model"]["unk_id"] = specials.index("<unk>")
     return Tokenizer.from_str(json.dumps(spec))
 
 
@@ -121,6 +140,50 @@ def train_qwen2_tokenizer(lines, vocab_size: int):
     return Qwen2Tokenizer(vocab=vocab, merges=merges, padding_side="left")
 
 
+def train_mbart_tokenizer(lines, vocab_size: int):
+    """mBART-50's tokenizer: a Unigram in SentencePiece's order (<unk>, <s>, </s>), which MBart50Tokenizer lays out
+    as fairseq does (<s> 0, <pad> 1, </s> 2, <unk> 3, pieces, language codes, <mask>); inputs are
+    [en_XX] text </s>, targets [de_DE] text </s>."""
+    from transformers import MBart50Tokenizer
+
+    vocab = unigram_vocab(train_unigram(lines, vocab_size, ["<unk>", "<s>", "</s>"], LATIN1))
+    return MBart50Tokenizer(vocab=vocab, bos_token="<s>", src_lang=MBART_LANGS[0], tgt_lang=MBART_LANGS[1])
+
+
+def train_pegasus_tokenizer(lines, vocab_size: int):
+    """Pegasus's tokenizer: a Unigram with Pegasus's reserved ids first (<pad> 0, </s> 1, <mask_1>, <mask_2>,
+    <unk_2> .. <unk_102>, <unk> 105)."""
+    from transformers import PegasusTokenizer
+
+    return PegasusTokenizer(vocab=unigram_vocab(train_unigram(lines, vocab_size, PEGASUS_SPECIALS, LATIN1)))
+
+
+def train_marian_tokenizer(lines, vocab_size: int):
+    """opus-mt's tokenizer: a SentencePiece model (source and target alike) and a vocab.json mapping its pieces to
+    the model's ids (</s> 0, <unk> 1, pieces, <pad> last, which also starts the decoder)."""
+    import io
+    import tempfile
+
+    import sentencepiece as spm
+    from transformers import MarianTokenizer
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(lines), model_writer=model, vocab_size=vocab_size,
+                                   model_type="unigram", character_coverage=1.0, required_chars="".join(LATIN1),
+                                   hard_vocab_limit=False, num_threads=1, minloglevel=2)
+    sp = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size()) if not (sp.is_control(i) or sp.is_unknown(i))]
+    vocab = {p: i for i, p in enumerate(["</s>", "<unk>", *pieces, "<pad>"])}
+    with tempfile.TemporaryDirectory() as d:  # MarianTokenizer reads files; it keeps the model in memory
+        spm_file, vocab_file = os.path.join(d, "spm.model"), os.path.join(d, "vocab.json")
+        with open(spm_file, "wb") as f:
+            f.write(model.getvalue())
+        with open(vocab_file, "w") as f:
+            json.dump(vocab, f, ensure_ascii=False)
+        return MarianTokenizer(source_spm=spm_file, target_spm=spm_file, vocab=vocab_file, source_lang="en",
+                               target_lang="de")
+
+
 def make_config(model_type, tokenizer, d_model, d_ff, num_heads, d_kv, num_layers, num_decoder_layers,
                 **exit_settings):
     if model_type in T5_TYPES:
@@ -132,16 +195,18 @@ def make_config(model_type, tokenizer, d_model, d_ff, num_heads, d_kv, num_layer
             decoder_start_token_id=tokenizer.pad_token_id, **{"feed_forward_proj": "relu", **extra},
             **exit_settings,
         )
-    if model_type == "bart":
-        # no forced BOS/EOS: the early-exit engine decodes plain greedy, like HF generate() without processors
-        return BartConfig(
-            vocab_size=len(tokenizer), d_model=d_model, encoder_layers=num_layers, decoder_layers=num_decoder_layers,
-            encoder_attention_heads=num_heads, decoder_attention_heads=num_heads, encoder_ffn_dim=d_ff,
-            decoder_ffn_dim=d_ff, max_position_embeddings=1024, dropout=0.1,
-            pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.eos_token_id,
-            forced_bos_token_id=None, forced_eos_token_id=None, **exit_settings,
-        )
+    if model_type in BART_TYPES:
+        # the family's structural settings (BART_TYPES); layer norm placement and positions come with HF's classes:
+        # mBART and Pegasus pre-LN with final norms, Marian post-LN, Marian and Pegasus sinusoidal positions
+        cls, extra = BART_TYPES[model_type]
+        return cls(**{
+            "vocab_size": len(tokenizer), "d_model": d_model, "encoder_layers": num_layers,
+            "decoder_layers": num_decoder_layers, "encoder_attention_heads": num_heads,
+            "decoder_attention_heads": num_heads, "encoder_ffn_dim": d_ff, "decoder_ffn_dim": d_ff,
+            "max_position_embeddings": 1024, "dropout": 0.1, "pad_token_id": tokenizer.pad_token_id,
+            "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+            "decoder_start_token_id": tokenizer.eos_token_id, "forced_eos_token_id": tokenizer.eos_token_id,
+            **extra(tokenizer), **exit_settings})
     if model_type in DECODER_ONLY:
         # the family's structural settings: Qwen2 / Qwen3 tie their head at small sizes (q/k/v biases, q/k norms
         # are built in); Mistral slides a 4,096-token window in every layer, Phi-3-mini 2,047 tokens (its qkv and
@@ -167,12 +232,28 @@ def make_config(model_type, tokenizer, d_model, d_ff, num_heads, d_kv, num_layer
     raise ValueError(f"model_type {model_type!r} is not one of {MODEL_TYPES}")
 
 
+# Scaled embeddings, activations, position counts and decoder start as published (mbart-large-50, opus-mt,
+# pegasus-large): BART and mBART start the decoder with </s>, Marian and Pegasus with <pad>. No forced BOS/EOS for
+# BART (the builder's plain greedy decoding, as before); the other three keep their published forced EOS.
+BART_TYPES = {
+    "bart": (BartConfig, lambda tok: dict(forced_bos_token_id=None, forced_eos_token_id=None)),
+    "mbart": (MBartConfig, lambda tok: dict(scale_embedding=True)),
+    "marian": (MarianConfig, lambda tok: dict(scale_embedding=True, activation_function="swish",
+                                              max_position_embeddings=512, decoder_start_token_id=tok.pad_token_id,
+                                              share_encoder_decoder_embeddings=True)),
+    "pegasus": (PegasusConfig, lambda tok: dict(scale_embedding=True, activation_function="relu",
+                                                decoder_start_token_id=tok.pad_token_id)),
+}
+TOKENIZERS = {"bart": train_bart_tokenizer, "mbart": train_mbart_tokenizer, "marian": train_marian_tokenizer,
+              "pegasus": train_pegasus_tokenizer, "qwen2": train_qwen2_tokenizer, "qwen3": train_qwen2_tokenizer}
+
+
 def build(out_dir, vocab_size=4000, d_model=128, d_ff=512, num_heads=4, d_kv=32, num_layers=4,
           num_decoder_layers=6, corpus_lines=20000, seed=0, model_type="t5", **exit_settings):
     lines = corpus_text(seed, corpus_lines)
     try:
-        tokenizer = {"bart": train_bart_tokenizer, "qwen2": train_qwen2_tokenizer, "qwen3": train_qwen2_tokenizer}.get(
-            model_type, train_llama_tokenizer if model_type in DECODER_ONLY else train_tokenizer)(lines, vocab_size)
+        tokenizer = TOKENIZERS.get(model_type, train_llama_tokenizer if model_type in DECODER_ONLY else
+                                   train_tokenizer)(lines, vocab_size)
     except Exception as e:  # the tokenizers trainer raises a bare Exception
         if "not large enough" not in str(e):
             raise
@@ -186,6 +267,8 @@ def build(out_dir, vocab_size=4000, d_model=128, d_ff=512, num_heads=4, d_kv=32,
     model = MODEL_CLASSES[config.model_type](config)
     if model_type in UNTIED:  # transformers 5 ties every T5 head built from a config; checkpoints have their own
         model.lm_head.weight = torch.nn.Parameter(torch.randn_like(model.lm_head.weight))  # HF's init of a T5 head
+    if model_type == "mbart":  # mBART-50 starts every target with its language code (a generation setting)
+        model.generation_config.forced_bos_token_id = tokenizer.convert_tokens_to_ids(MBART_LANGS[1])
     os.makedirs(out_dir, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)

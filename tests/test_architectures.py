@@ -636,7 +636,7 @@ def test_llama_max_length_counts_the_prompt():
 # ---- build_model.py and loading ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("model_type", ["bart", "llama", "longt5", "qwen2", "mistral", "t5v1_1", "mt5", "qwen3", "phi3",
-                                        "gemma2", "gemma3_text"])
+                                        "gemma2", "gemma3_text", "umt5", "mbart", "marian", "pegasus"])
 def test_build_model_folder_loads_with_tokenizer_and_decodes(model_type, tmp_path):
     from additional_args import AdditionalArguments, ModelArguments
     from models import MODEL_CLASSES, load_model_and_tokenizer
@@ -659,7 +659,7 @@ def test_build_model_folder_loads_with_tokenizer_and_decodes(model_type, tmp_pat
         assert [tok.bos_token, tok.eos_token, tok.pad_token, tok.unk_token, tok.mask_token] == \
             ["<s>", "</s>", "<pad>", "<unk>", "<mask>"]
         assert model.config.decoder_start_token_id == tok.eos_token_id and model.config.forced_eos_token_id is None
-    if model_type in ("t5v1_1", "mt5"):  # gated GELU; an untied head, saved and loaded as such, never scaled
+    if model_type in ("t5v1_1", "mt5", "umt5"):  # gated GELU; an untied head, saved and loaded as such, never scaled
         assert model.config.is_gated_act and not getattr(model.config, "scale_decoder_outputs", False)
         assert model.lm_head.weight is not model.shared.weight
         assert not torch.equal(model.lm_head.weight, model.shared.weight)
@@ -676,12 +676,32 @@ def test_build_model_folder_loads_with_tokenizer_and_decodes(model_type, tmp_pat
         assert model.config.layer_types[:2] == ["sliding_attention", "full_attention"]
     if model_type == "gemma3_text":  # 512-token sliding layers (every sixth is global: none of these four)
         assert model.config.sliding_window == 512 and model.config.layer_types[0] == "sliding_attention"
-    if model_type not in ("longt5", "t5v1_1", "mt5"):  # byte-level / byte-fallback: nothing is lost
+    dec = getattr(getattr(model, "model", None), "decoder", None)
+    if model_type in ("mbart", "marian", "pegasus"):  # scaled embeddings; pre-LN with a final norm but Marian
+        assert model.config.scale_embedding and (getattr(dec, "layer_norm", None) is None) == (model_type == "marian")
+        assert model.config.forced_eos_token_id == tok.eos_token_id
+    if model_type in ("marian", "pegasus"):  # sinusoidal positions; <pad> starts the decoder
+        assert "Sinusoidal" in type(dec.embed_positions).__name__
+        assert model.config.decoder_start_token_id == tok.pad_token_id
+    if model_type == "marian":  # opus-mt's ids: </s> 0, <unk> 1, <pad> last
+        assert (tok.eos_token_id, tok.unk_token_id, tok.pad_token_id) == (0, 1, len(tok) - 1)
+    if model_type == "pegasus":  # Pegasus's reserved ids
+        assert (tok.pad_token_id, tok.eos_token_id, tok.unk_token_id) == (0, 1, 105)
+    lang = tok.convert_tokens_to_ids("de_DE") if model_type == "mbart" else None
+    if model_type == "mbart":  # mBART-50: [en_XX] text </s> in, </s> starts the decoder, de_DE forced first
+        ids = tok(text).input_ids
+        assert ids[0] == tok.convert_tokens_to_ids("en_XX") and ids[-1] == tok.eos_token_id
+        assert model.config.decoder_start_token_id == tok.eos_token_id
+        assert model.generation_config.forced_bos_token_id == lang
+        assert tok(text_target="Hallo").input_ids[0] == lang
+    if model_type not in ("longt5", "t5v1_1", "mt5", "umt5"):  # byte-level / byte-fallback / accented letters kept
         assert tok.decode(tok(text).input_ids, skip_special_tokens=True) == text
     enc = tok(["summarize: " + text, "short"], return_tensors="pt", padding=True)
     model.eval()
     out = model.generate(**enc, max_new_tokens=6)
     assert out.shape[0] == 2 and model.pop_exit_stats().sequences == 2
+    if lang is not None:
+        assert out[:, 1].tolist() == [lang, lang]
 
 
 # Widths of small published checkpoints (attention exactly: width, heads, K/V heads, head size); two layers, random
