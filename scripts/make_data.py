@@ -25,9 +25,11 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--mt_lexicon", type=int, default=None,
                     help="translation pairs use only the grammar's N most frequent German words (demo: 250)")
+    ap.add_argument("--qa_max_words", type=int, default=None,
+                    help="SQuAD contexts of at most N words, so one model window holds each (demo: 80)")
     args = ap.parse_args(argv)
     t0 = time.time()
-    paths = make_all(args.out_dir, args.n_train, args.n_val, args.n_test, args.seed, args.mt_lexicon)
+    paths = make_all(args.out_dir, args.n_train, args.n_val, args.n_test, args.seed, args.mt_lexicon, args.qa_max_words)
     for key, path in sorted(paths.items()):
         print(f"{key:24s} {path}")
     print(f"done in {time.time() - t0:.1f}s")

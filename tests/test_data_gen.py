@@ -193,6 +193,23 @@ def test_squad_v2(squad2):
     assert plaus > 0
 
 
+def test_squad_max_words(squad1, squad2):
+    """Capped contexts (one model window each, issue 18) stay valid SQuAD: answers at answer_start, v2's
+    unanswerable share and plausible answers kept; without a cut, the default's data."""
+    for v2 in (False, True):
+        cut = gen_squad(400, 14 if v2 else 13, version_2=v2, max_words=80)
+        assert _check_squad(cut, "v2.0" if v2 else "1.1") == 400
+        words = [len(p["context"].split()) for a in cut["data"] for p in a["paragraphs"]]
+        assert max(words) <= 80 and sum(w > 60 for w in words) >= 20  # cut to the cap, not far below it
+        rows = squad_to_records(cut)
+        if v2:
+            assert 0.2 < sum(not r["answers"]["text"] for r in rows) / len(rows) < 0.45
+            assert any(qa.get("plausible_answers") for a in cut["data"] for p in a["paragraphs"] for qa in p["qas"])
+        else:
+            assert all(r["answers"]["text"] for r in rows)
+    assert gen_squad(400, 13, max_words=10_000) == squad1  # no cut: the default's data exactly
+
+
 def test_squad_to_records(squad1, squad2):
     for sq in (squad1, squad2):
         rows = squad_to_records(sq)
@@ -277,6 +294,11 @@ def test_make_all(tmp_path):
         assert _check_squad(tr, version) == 120 and _check_squad(va, version) == 40
         ctx = lambda sq: {p["context"] for a in sq["data"] for p in a["paragraphs"]}  # noqa: E731
         assert not ctx(tr) & ctx(va)
+    cut = make_all(str(tmp_path / "cut"), n_train=120, n_val=40, n_test=40, seed=3, qa_max_words=60)
+    with open(cut["squad_v2/train"], encoding="utf-8") as f:
+        sq = json.load(f)
+    assert _check_squad(sq, "v2.0") == 120
+    assert max(len(p["context"].split()) for a in sq["data"] for p in a["paragraphs"]) <= 60
     # deterministic
     paths2 = make_all(str(tmp_path / "again"), n_train=120, n_val=40, n_test=40, seed=3)
     for k in paths:

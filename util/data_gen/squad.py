@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import re
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from .vocab import _ALL_NAMES, _GENDER, _MONTHS, _PR, _SURNAMES, _cap, _commas, _uid
 from .news import _full, _money
@@ -306,9 +306,9 @@ def _fill_filler(rng: random.Random, s: str, g: str) -> str:
 
 
 def _make_paragraph(rng, name, g, vals, refs, facts, fillers, n_fill, version_2, qid, other_names, missing_facts,
-                    distractors=()):
+                    distractors=(), max_words=None):
     """Build one context; returns (context, qas)."""
-    sentences = []        # (text, spans or None)
+    sentences = []        # (text, spans or None, questions or None)
     for k, (tmpls, _qs) in enumerate(facts):
         t = rng.choice(tmpls)
         ref = name if k == 0 else rng.choice(refs)
@@ -323,6 +323,17 @@ def _make_paragraph(rng, name, g, vals, refs, facts, fillers, n_fill, version_2,
         sentences.insert(rng.randint(1, len(sentences)), (_fill_filler(rng, f, g), None, None))
     for d in distractors:
         sentences.insert(rng.randint(1, len(sentences)), (d, None, None))
+    if max_words:
+        # A context longer than the model's window is split into windows, and a window without the answer can
+        # win the example's answer (issue 18); dropping sentences keeps each context in one window. Filler and
+        # distractors go first, then facts from the end (never the first, which names the entity); a dropped
+        # fact is one the context lacks, which v2 may ask about. No draw here, so max_words=None is unchanged.
+        missing_facts = list(missing_facts)
+        while sum(len(t.split()) for t, _s, _q in sentences) > max_words and len(sentences) > 1:
+            extra = [i for i, (_t, sp, _q) in enumerate(sentences) if sp is None]
+            _t, _sp, qs = sentences.pop(extra[-1] if extra else -1)
+            if qs:
+                missing_facts.append((None, qs))
     context_parts, offset = [], 0
     qas = []
     candidates = []
@@ -369,8 +380,12 @@ def _make_paragraph(rng, name, g, vals, refs, facts, fillers, n_fill, version_2,
     return context, qas
 
 
-def gen_squad(n: int, seed: int, version_2: bool = False) -> dict:
-    """SQuAD-format JSON with ``n`` questions in total (about 1/3 unanswerable when ``version_2``)."""
+def gen_squad(n: int, seed: int, version_2: bool = False, max_words: Optional[int] = None) -> dict:
+    """SQuAD-format JSON with ``n`` questions in total (about 1/3 unanswerable when ``version_2``).
+
+    ``max_words``: no context longer than this many words (sentences are left out, see ``_make_paragraph``);
+    ``None`` keeps contexts of up to ~300 words.
+    """
     rng = random.Random(seed)
     counter = [0]
 
@@ -420,7 +435,7 @@ def gen_squad(n: int, seed: int, version_2: bool = False) -> dict:
                 t = _pron_fill(rng.choice(tm).replace("{S}", d_name), d_g)
                 dist.append(_cap(_render(t, d_vals)[0]))
             ctx, qas = _make_paragraph(rng, name, g, vals, refs, grp, fillers, nf, version_2, qid, others, missing,
-                                       dist)
+                                       dist, max_words)
             if not qas:
                 continue
             if total + len(qas) > n:
