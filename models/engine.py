@@ -61,7 +61,8 @@ def policy_from_config(cfg, num_layers: int, has_meta_head: bool) -> Policy:
     """The decoding policy a config describes; ValueError for settings that cannot decode (the same checker as
     the command line's, so a value is accepted or refused alike from flags, code or a checkpoint)."""
     s = {k: _setting(cfg, k) for k in EXIT_DEFAULTS}
-    validate_exit_settings(s, num_layers)
+    # Decoding reads no training settings: a checkpoint trained with FREE's losses decodes with any method, or none.
+    validate_exit_settings({**s, "intermediate_loss_fn": None, "train_meta_cm_head": False}, num_layers)
     static, calm, free = s["static_exit_layer"], s["use_early_exit"], s["use_shallow_deep"]
     method = "static" if static is not None else "calm" if calm else "free" if free else "full"
     if method == "static" and static == num_layers:

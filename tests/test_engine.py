@@ -287,3 +287,16 @@ def test_one_checker_for_exit_settings_in_flags_and_configs():
             setattr(m.config, k, None)
         with pytest.raises(ValueError, match=match):
             update_config(copy.deepcopy(m.config), AdditionalArguments(**cfg))
+
+
+def test_a_checkpoint_trained_with_free_losses_decodes_with_every_method():
+    """The training settings a FREE checkpoint carries (its loss needs a shallow layer) do not bind decoding: the
+    benchmark resets the exit settings to try each method, the shallow layer included."""
+    m = make_model(intermediate_loss_fn="shallowdeep_kd_dyna", distill_layer_alpha=0.5, shallow_exit_layer=2,
+                   output_hidden_states_decoder=True)
+    x = inputs(1)[0]
+    for method in (dict(shallow_exit_layer=None), dict(CALM, exit_conf_threshold=0.5, shallow_exit_layer=None),
+                   dict(static_exit_layer=2)):
+        set_method(m, **method)
+        assert m.generate(input_ids=x, max_new_tokens=4, use_engine=True).shape[1] > 1
+
