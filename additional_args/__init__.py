@@ -128,7 +128,11 @@ class AdditionalArguments:
         out = dict(EXIT_DEFAULTS)
         if config is not None:
             out.update({k: getattr(config, k) for k in EXIT_DEFAULTS if getattr(config, k, None) is not None})
-        out.update(self.given())
+        given = self.given()
+        if given.get("train_meta_cm_head") and "intermediate_loss_fn" not in given:
+            # the checkpoint's loss says how it was trained; this run trains the meta head on it, alone
+            out["intermediate_loss_fn"] = None
+        out.update(given)
         return out
 
 

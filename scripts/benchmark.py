@@ -55,9 +55,11 @@ def method_table(a, L) -> dict:
         table["hf_assistant_early_exit"] = ("hf_assistant", {})
     for k in a.static_layers or [S]:
         table[f"static_{k}"] = ("static", dict(static_exit_layer=k))
-    for t in a.calm_thresholds:
-        table[f"calm_{t}"] = ("calm", dict(use_early_exit=True, exit_conf_type="softmax", exit_conf_threshold=t,
-                                           exit_min_layer=a.calm_min_layer or S))
+    for conf in a.calm_conf_types:
+        for t in a.calm_thresholds:  # the softmax measure keeps its published name
+            name = f"calm_{t}" if conf == "softmax" else f"calm_{conf}_{t}"
+            table[name] = ("calm", dict(use_early_exit=True, exit_conf_type=conf, exit_conf_threshold=t,
+                                        exit_min_layer=a.calm_min_layer or S))
     for t in a.free_thresholds:
         table[f"free_{t}"] = ("free", free(t))
     table["free_adaptive"] = ("free_adaptive", dict(free(a.adapt_init), use_adapt_threshold=True))
@@ -361,6 +363,9 @@ def main(argv=None):
     p.add_argument("--verify_thresholds", type=float, nargs="*", default=None)
     p.add_argument("--calm_thresholds", type=float, nargs="*", default=[0.8])
     p.add_argument("--calm_min_layer", type=int, default=None)
+    p.add_argument("--calm_conf_types", nargs="*", default=["softmax"],
+                   choices=["softmax", "softmax_max", "state", "meta"],
+                   help="CALM's confidence measures (meta needs a checkpoint with a trained meta head)")
     p.add_argument("--adapt_init", type=float, default=0.8)
     p.add_argument("--deep_pass_wait", type=float, default=None, help="FREE in a batch (default: the config's)")
     p.add_argument("--assistant_early_exit", action="store_true", help="also HF generate(assistant_early_exit=S)")

@@ -309,3 +309,14 @@ def test_beams_with_an_exit_method_record_every_beams_tokens(ckpt, data, tmp_pat
     assert n == 6
     # every step of every beam is one record; the returned sequences alone hold fewer tokens
     assert rec["summary"]["generated_tokens"] == len(rec["tokens"]) > 3 * n
+
+
+def test_meta_head_trains_on_a_checkpoint_trained_with_exit_losses(ckpt, data, tmp_path):
+    """CALM's recipe: train with an exit loss, then the meta head alone on that checkpoint (whose config keeps the
+    loss it was trained with)."""
+    run_summarization.main(argv(ckpt, data, tmp_path / "free", *FREE_FLAGS))
+    out = tmp_path / "meta"
+    run_summarization.main(argv(str(tmp_path / "free"), data, out, "--output_hidden_states_decoder", "True",
+                                "--train_meta_cm_head", "True", "--exit_conf_type", "meta", "--use_early_exit", "True"))
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["meta_head_trained"] and cfg["intermediate_loss_fn"] is None
