@@ -16,8 +16,10 @@ decides which layers run. Methods:
           full model's. rollback_conf_threshold is the published, looser criterion (cross-entropy of the
           emitted token under the deep logits above a threshold).
 
-Decoding is greedy; every row of a batch takes its own exit decisions and gives the tokens it gives alone
-(see Engine and Engine._step_free for how FREE schedules its deep passes in a batch).
+Greedy search and sampling run in Engine.run (HF's processors and criteria applied by Rules); every row of a batch
+takes its own exit decisions and gives the tokens it gives alone (see Engine and Engine._step_free for how FREE
+schedules its deep passes in a batch). Beam search (models/beam.py) drives the engine a step at a time through
+`next_logits` and `reorder`.
 Statistics are returned as data; timing lives outside.
 """
 
