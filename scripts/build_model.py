@@ -185,12 +185,12 @@ def train_marian_tokenizer(lines, vocab_size: int):
 
 
 def make_config(model_type, tokenizer, d_model, d_ff, num_heads, d_kv, num_layers, num_decoder_layers,
-                **exit_settings):
+                dropout=0.1, **exit_settings):
     if model_type in T5_TYPES:
         cls, extra = T5_TYPES[model_type]
         return cls(
             vocab_size=len(tokenizer), d_model=d_model, d_ff=d_ff, num_heads=num_heads, d_kv=d_kv,
-            num_layers=num_layers, num_decoder_layers=num_decoder_layers, dropout_rate=0.1,
+            num_layers=num_layers, num_decoder_layers=num_decoder_layers, dropout_rate=dropout,
             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
             decoder_start_token_id=tokenizer.pad_token_id, **{"feed_forward_proj": "relu", **extra},
             **exit_settings,
@@ -203,7 +203,7 @@ def make_config(model_type, tokenizer, d_model, d_ff, num_heads, d_kv, num_layer
             "vocab_size": len(tokenizer), "d_model": d_model, "encoder_layers": num_layers,
             "decoder_layers": num_decoder_layers, "encoder_attention_heads": num_heads,
             "decoder_attention_heads": num_heads, "encoder_ffn_dim": d_ff, "decoder_ffn_dim": d_ff,
-            "max_position_embeddings": 1024, "dropout": 0.1, "pad_token_id": tokenizer.pad_token_id,
+            "max_position_embeddings": 1024, "dropout": dropout, "pad_token_id": tokenizer.pad_token_id,
             "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
             "decoder_start_token_id": tokenizer.eos_token_id, "forced_eos_token_id": tokenizer.eos_token_id,
             **extra(tokenizer), **exit_settings})
@@ -249,7 +249,7 @@ TOKENIZERS = {"bart": train_bart_tokenizer, "mbart": train_mbart_tokenizer, "mar
 
 
 def build(out_dir, vocab_size=4000, d_model=128, d_ff=512, num_heads=4, d_kv=32, num_layers=4,
-          num_decoder_layers=6, corpus_lines=20000, seed=0, model_type="t5", **exit_settings):
+          num_decoder_layers=6, corpus_lines=20000, seed=0, model_type="t5", dropout=0.1, **exit_settings):
     lines = corpus_text(seed, corpus_lines)
     try:
         tokenizer = TOKENIZERS.get(model_type, train_llama_tokenizer if model_type in DECODER_ONLY else
@@ -260,7 +260,7 @@ def build(out_dir, vocab_size=4000, d_model=128, d_ff=512, num_heads=4, d_kv=32,
         raise checks.InputError(f"--vocab_size {vocab_size} is too small for the characters of the corpus: "
                                 f"{e}") from None
     config = make_config(model_type, tokenizer, d_model, d_ff, num_heads, d_kv, num_layers, num_decoder_layers,
-                         **exit_settings)
+                         dropout, **exit_settings)
     import torch
 
     torch.manual_seed(seed)
@@ -288,6 +288,8 @@ def main(argv=None):
     p.add_argument("--num_decoder_layers", type=int, default=6)
     p.add_argument("--corpus_lines", type=int, default=20000, help="generated lines the tokenizer is trained on")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dropout", type=float, default=0.1,
+                   help="T5 / BART-family dropout; 0 for the task demo, whose small models underfit (issue 18)")
     a = p.parse_args(argv)
     for flag in ("vocab_size", "d_model", "d_ff", "num_heads", "d_kv", "num_layers", "num_decoder_layers",
                  "corpus_lines"):

@@ -87,3 +87,19 @@ def test_translation_trains_and_reports_bleu_chrf(tiny_t5, tmp_path):
         tr.main(base)
     with pytest.raises(ValueError, match=r"Language\(s\) \['fr'\]"):
         tr.main(base + ["--source_lang", "fr", "--target_lang", "en", "--overwrite_output_dir"])
+
+
+def test_build_model_dropout(tiny_t5):
+    """build_model.py --dropout reaches the config (the task demo trains with 0); the default stays 0.1."""
+    import os
+    import sys
+
+    from transformers import AutoTokenizer
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+    from build_model import make_config
+
+    tok = AutoTokenizer.from_pretrained(tiny_t5)
+    dims = dict(d_model=32, d_ff=64, num_heads=2, d_kv=16, num_layers=2, num_decoder_layers=2)
+    assert make_config("t5", tok, **dims).dropout_rate == 0.1
+    assert make_config("t5", tok, **dims, dropout=0.0).dropout_rate == 0.0
