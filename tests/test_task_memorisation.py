@@ -61,3 +61,17 @@ def test_qa_memorises_the_answer_windows_of_eight_questions(tiny_t5, tmp_path):
             gen = model.generate(input_ids=torch.tensor([ids]), max_length=16, do_sample=False, num_beams=1)
             got.append(tok.decode(gen[0], skip_special_tokens=True).strip())
     assert got == targets
+
+
+def test_qa_one_window_contexts_answer_end_to_end(tiny_t5, tmp_path):
+    """With contexts cut to fit one window (gen_squad max_words, as the demo generates them), every question has
+    exactly one window, the one trained on its answer, so no untrained window competes for the example's answer
+    (with long contexts 3 of 8 memorised questions took an untrained window's answer, EM 62.5; issue 18)."""
+    f = write_json(gen_squad(8, 1, max_words=40), str(tmp_path / "squad.json"))
+    res = qa.main(["--model_name_or_path", tiny_t5, "--train_file", f, "--validation_file", f,
+                   "--output_dir", str(tmp_path / "qa"), "--max_seq_length", "192", "--doc_stride", "64",
+                   "--max_answer_length", "16", "--do_eval", *TRAIN])
+    assert res["eval_windows"] == res["eval_samples"] == 8
+    # 300 steps leave this tiny model's memory of these 8 imperfect (2 answers come out cut short, e.g.
+    # "Mountain Rescue" for "Mountain Rescue Club"); the example-level choice adds no errors of its own
+    assert res["eval_exact_match"] >= 75.0 and res["eval_f1"] >= 85.0
