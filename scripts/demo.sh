@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The demo, end to end on a fresh clone (about 13 minutes on 2 CPU cores, install included):
+# The demo, end to end on a fresh clone (13-21 minutes on 2 CPU cores, install included):
 #   1. generated SAMSum-like dialogue-summarization data (no download),
 #   2. a tokenizer trained on generated text and a small T5 built from a config (random init),
 #   3. FREE training (shallowdeep_kd_dyna, shallow exit at decoder layer 2 of 6), evaluated with ROUGE
