@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from transformers.generation.utils import GenerateBeamDecoderOnlyOutput, GenerateBeamEncoderDecoderOutput
 
+from models.engine import exit_tensors
+
 
 @dataclass
 class EarlyExitBeamDecoderOnlyOutput(GenerateBeamDecoderOnlyOutput):
@@ -128,15 +130,9 @@ def beam_search(model, engine, input_ids, attention_mask, logits_processor, stop
         st.records.extend(r.values())
     if not gc.return_dict_in_generate:
         return sequences
-    layers = torch.full(beam_idx.shape, -1, dtype=torch.long)
-    conf = torch.full(beam_idx.shape, float("nan"))
-    for q, row in enumerate(beam_idx.tolist()):
-        for s, f in enumerate(row):
-            if f >= 0:
-                rec = step_records[s][f]
-                layers[q, s] = rec.exit_layer
-                if rec.confidence is not None:
-                    conf[q, s] = rec.confidence
+    # each returned sequence's token s came from flat beam beam_idx[q, s] at step s (-1: padding)
+    layers, conf = exit_tensors([[step_records[s][f] if f >= 0 else None for s, f in enumerate(row)]
+                                 for row in beam_idx.tolist()], beam_idx.shape[1])
     cls = EarlyExitBeamEncoderDecoderOutput if model.config.is_encoder_decoder else EarlyExitBeamDecoderOnlyOutput
     return cls(sequences=sequences, sequences_scores=beam_scores if gc.output_scores else None, scores=all_scores,
                logits=raw_logits, beam_indices=beam_idx, exit_layers=layers, exit_confidences=conf)

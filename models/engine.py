@@ -94,6 +94,20 @@ class TokenRecord:
     parallel: bool = False  # its deep K/V were filled by a later parallel pass
 
 
+def exit_tensors(records: list, steps: int):
+    """(exit layers, confidences) of shape (rows, steps) from each row's TokenRecords (None or absent: padding,
+    -1 and NaN), as generate() returns them."""
+    layers = torch.full((len(records), steps), -1, dtype=torch.long)
+    conf = torch.full((len(records), steps), float("nan"))
+    for b, row in enumerate(records):
+        for s, rec in enumerate(row):
+            if rec is not None:
+                layers[b, s] = rec.exit_layer
+                if rec.confidence is not None:
+                    conf[b, s] = rec.confidence
+    return layers, conf
+
+
 @dataclass
 class DecodeStats:
     """Counts over one or more generate calls (sums, so they aggregate by addition)."""
@@ -420,25 +434,16 @@ class Engine:
         A layer call costs about the same over the whole batch as over part of it, so both passes take every
         row, the others as padding (no tokens, nothing kept) -- no gathered copy of the caches either.
         """
-        p, S = self.p, self.p.shallow_layer
+        S = self.p.shallow_layer
         ready = [not r.waiting for r in batch]
         if any(ready):
-            st.steps += sum(ready)
-            tok, pos = self._inputs(batch)
-            span = self.ad.span(pos, torch.tensor(ready, dtype=torch.long))
-            h = self._layers(sess, self.ad.embed(tok, span), span, range(S), st)
-            logits = self._head(h, S)[:, -1]
-            c = self._confidence(h, logits[:, None]).tolist()
+            h, logits, c = self._shallow(sess, batch, ready, st)
             go = [j for j in range(len(batch)) if ready[j]]
             ys, proc = self.rules.choose([batch[j] for j in go], logits if len(go) == len(batch) else logits[go])
             thr = self.thr.value
             for q, j in enumerate(go):
                 r = batch[j]
-                deep = True
-                if c[j] > thr:
-                    r.confident_steps += 1
-                    deep = self.thr.explore(r.confident_steps - 1)
-                r.stack.append(_Item(h[j:j + 1], c[j], deep, r.confident_steps))
+                deep = self._stack(r, h[j:j + 1], c[j], thr)
                 self._emit(r, logits[j], proc[q], TokenRecord(S, c[j]), ys[q])
                 st.exits += not deep
                 if r.stop:
@@ -446,6 +451,25 @@ class Engine:
         due = [j for j, r in enumerate(batch) if r.waiting or any(it.deep for it in r.stack)]
         if due and (len(due) >= self._due_rows(len(batch)) or all(r.waiting for r in batch)):
             self._deep_pass(sess, batch, due, st)
+
+    def _shallow(self, sess, batch, ready, st):
+        """The shallow layers for the ready rows (the others ride along as padding): (states, layer-S logits,
+        confidences)."""
+        st.steps += sum(ready)
+        tok, pos = self._inputs(batch)
+        span = self.ad.span(pos, torch.tensor(ready, dtype=torch.long))
+        h = self._layers(sess, self.ad.embed(tok, span), span, range(self.p.shallow_layer), st)
+        logits = self._head(h, self.p.shallow_layer)[:, -1]
+        return h, logits, self._confidence(h, logits[:, None]).tolist()
+
+    def _stack(self, r, h, conf: float, thr: float, logits=None) -> bool:
+        """Push a row's layer-S state; whether the deep layers decide its token (low confidence, or explored)."""
+        deep = True
+        if conf > thr:
+            r.confident_steps += 1
+            deep = self.thr.explore(r.confident_steps - 1)
+        r.stack.append(_Item(h, conf, deep, r.confident_steps, logits))
+        return deep
 
     def _unsettled(self, r) -> bool:
         """Whether a row may not end yet: tokens on trial, or (an exact mode) tokens the deep layers did not check."""
@@ -631,19 +655,10 @@ class Engine:
         pass runs at once, the published schedule), since a beam's score must come from the distribution its
         token is kept under; so there are no trial tokens and nothing is cut back."""
         S, L = self.p.shallow_layer, self.L
-        st.steps += len(batch)
-        tok, pos = self._inputs(batch)
-        span = self.ad.span(pos)
-        h = self._layers(sess, self.ad.embed(tok, span), span, range(S), st)
-        logits = self._head(h, S)[:, -1]
-        c = self._confidence(h, logits[:, None]).tolist()
+        h, logits, c = self._shallow(sess, batch, [True] * len(batch), st)
         thr, records, due = self.thr.value, [], []
         for j, r in enumerate(batch):
-            deep = True
-            if c[j] > thr:
-                r.confident_steps += 1
-                deep = self.thr.explore(r.confident_steps - 1)
-            r.stack.append(_Item(h[j:j + 1], c[j], deep, r.confident_steps, logits[j]))
+            deep = self._stack(r, h[j:j + 1], c[j], thr, logits[j])
             records.append(TokenRecord(L if deep else S, c[j]))
             if deep:
                 due.append(j)

@@ -16,7 +16,7 @@ from transformers.generation.stopping_criteria import (EosTokenCriteria, MaxLeng
 from transformers.generation.utils import GenerateDecoderOnlyOutput, GenerateEncoderDecoderOutput
 
 from models.beam import beam_search
-from models.engine import DecodeStats, Engine, Policy, ThresholdState, policy_from_config
+from models.engine import DecodeStats, Engine, Policy, ThresholdState, exit_tensors, policy_from_config
 
 # Applied: by HF's processors and stopping criteria (which the engine calls), or by the engine itself.
 APPLIED = {
@@ -124,13 +124,7 @@ def _outputs(model, rows, head, gc, pad):
         return tuple(torch.stack([g[s] if s < len(g) else torch.full_like(ref, -float("inf")) for g in got])
                      for s in range(steps))
 
-    layers = torch.full((len(rows), steps), -1, dtype=torch.long)
-    conf = torch.full((len(rows), steps), float("nan"))
-    for b, r in enumerate(rows):
-        for s, rec in enumerate(r.records):
-            layers[b, s] = rec.exit_layer
-            if rec.confidence is not None:
-                conf[b, s] = rec.confidence
+    layers, conf = exit_tensors([r.records for r in rows], steps)
     kw = dict(sequences=seq, scores=per_step("scores") if gc.output_scores else None,
               logits=per_step("logits") if gc.output_logits else None, exit_layers=layers, exit_confidences=conf)
     if model.config.is_encoder_decoder:
