@@ -324,8 +324,8 @@ class Engine:
         return self.ad.logits(a(h) if a is not None else h)
 
     # ---- confidence -------------------------------------------------------------------------------
-    def _confidence(self, h, logits, h_prev=None) -> torch.Tensor:
-        """Per-row confidence, float64 on CPU (compared with thresholds as Python floats are)."""
+    def _confidence(self, h, logits, h_prev=None) -> list:
+        """Per-row confidence as Python floats (one host transfer; compared with thresholds as Python floats)."""
         t = self.p.conf_type
         if t == "meta":
             c = skip_conf.meta(self.meta_head, self.ad.normed(h))
@@ -333,7 +333,7 @@ class Engine:
             c = skip_conf.state_saturation(h_prev, h)
         else:
             c = skip_conf.confidence(t, logits=logits)
-        return c.reshape(-1).double().cpu()
+        return c.reshape(-1).tolist()
 
     def _calm_threshold(self, pos: int) -> float:
         p = self.p
@@ -380,45 +380,52 @@ class Engine:
         """Every row climbs until its confidence passes the threshold. A row that exits keeps its exit state as
         the input of every later layer, so the layers the batch still runs for the other rows write exactly
         its state-propagated K/V (a layer's K/V depend on its input only); its outputs there are dropped. Once
-        every row has exited, the remaining layers get K/V from the exit states directly."""
+        every row has exited, the remaining layers get K/V from the exit states directly.
+        The bookkeeping is Python lists, not tensors: a check costs a fraction of a layer on a small model, and
+        each tensor op on a handful of rows is dispatch overhead (at batch 1 no row is ever gathered)."""
         p, L = self.p, self.L
         st.steps += len(batch)
         tok, pos = self._inputs(batch)
         span = self.ad.span(pos)
         h = self.ad.embed(tok, span)
-        thr = torch.tensor([self._calm_threshold(int(q)) for q in pos], dtype=torch.float64)
-        live, h_prev = torch.ones(len(batch), dtype=torch.bool), None  # rows still climbing
+        thr = [self._calm_threshold(q) for q in pos.tolist()]
+        live, h_prev = list(range(len(batch))), None  # rows still climbing
         out, records = [None] * len(batch), [None] * len(batch)
+        logits_needed = skip_conf.needs_logits(p.conf_type)
         for i in range(L):
             if i >= p.min_layer:
-                idx = live.nonzero()[:, 0]
-                di = idx.to(h.device)
-                logits = self._head(h[di], i) if skip_conf.needs_logits(p.conf_type) else None
-                c = self._confidence(h[di], logits, h_prev[di] if h_prev is not None else None)
-                exits = c > thr[idx]
-                if bool(exits.any()):
-                    o = exits.nonzero()[:, 0]
-                    logits = logits[o.to(h.device)] if logits is not None else self._head(h[di[o.to(h.device)]], i)
-                    for q, b in enumerate(idx[o].tolist()):
-                        out[b], records[b] = logits[q, -1], TokenRecord(i, float(c[o[q]]))
+                sel = None if len(live) == len(batch) else torch.tensor(live, device=h.device)
+                hl = h if sel is None else h[sel]
+                logits = self._head(hl, i) if logits_needed else None
+                c = self._confidence(hl, logits, None if h_prev is None else h_prev if sel is None else h_prev[sel])
+                o = [q for q, b in enumerate(live) if c[q] > thr[b]]
+                if o:
+                    if logits is None:
+                        logits = self._head(hl if len(o) == len(live) else hl[torch.tensor(o, device=h.device)], i)
+                        o_rows = range(len(o))
+                    else:
+                        o_rows = o
+                    for q, k in zip(o, o_rows):
+                        b = live[q]
+                        out[b], records[b] = logits[k, -1], TokenRecord(i, c[q])
                     st.kv_fill_tokens += (L - i) * len(o)
                     st.sequential_layers += i * len(o)
                     st.block_tokens += i * len(o)
                     st.exits += len(o)
-                    live[idx[o]] = False
-                    if not bool(live.any()):
+                    gone = set(o)
+                    live = [b for q, b in enumerate(live) if q not in gone]
+                    if not live:
                         for j in range(i, L):  # state propagation for every row
                             self.ad.fill_kv(sess, j, h, span)
                         return torch.stack(out), records
             h_prev, h = h, self.ad.layer(sess, i, h, span)
-            if not bool(live.all()):
-                gone = (~live).to(h.device)
+            if len(live) < len(batch):
+                gone = torch.tensor(sorted(set(range(len(batch))) - set(live)), device=h.device)
                 h[gone] = h_prev[gone]  # exited rows keep their exit state
-        st.sequential_layers += L * int(live.sum())
-        st.block_tokens += L * int(live.sum())
-        idx = live.nonzero()[:, 0]
-        logits = self._head(h[idx.to(h.device)], L)[:, -1]
-        for q, b in enumerate(idx.tolist()):
+        st.sequential_layers += L * len(live)
+        st.block_tokens += L * len(live)
+        logits = self._head(h if len(live) == len(batch) else h[torch.tensor(live, device=h.device)], L)[:, -1]
+        for q, b in enumerate(live):
             out[b], records[b] = logits[q], TokenRecord(L)
         return torch.stack(out), records
 
@@ -460,7 +467,7 @@ class Engine:
         span = self.ad.span(pos, torch.tensor(ready, dtype=torch.long))
         h = self._layers(sess, self.ad.embed(tok, span), span, range(self.p.shallow_layer), st)
         logits = self._head(h, self.p.shallow_layer)[:, -1]
-        return h, logits, self._confidence(h, logits[:, None]).tolist()
+        return h, logits, self._confidence(h, logits[:, None])
 
     def _stack(self, r, h, conf: float, thr: float, logits=None) -> bool:
         """Push a row's layer-S state; whether the deep layers decide its token (low confidence, or explored)."""
