@@ -24,12 +24,15 @@ def main(argv=None):
     ap.add_argument("--n_test", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--mt_lexicon", type=int, default=None,
-                    help="translation pairs use only the grammar's N most frequent German words (demo: 250)")
+                    help="translation pairs use only the grammar's N most frequent German words (demo: 150)")
     ap.add_argument("--qa_max_words", type=int, default=None,
-                    help="SQuAD contexts of at most N words, so one model window holds each (demo: 80)")
+                    help="SQuAD contexts of at most N words, so one model window holds each (demo: 40)")
+    ap.add_argument("--qa_n_train", type=int, default=None,
+                    help="SQuAD (v1 and v2) training questions, if not --n_train (demo: 30000)")
     args = ap.parse_args(argv)
     t0 = time.time()
-    paths = make_all(args.out_dir, args.n_train, args.n_val, args.n_test, args.seed, args.mt_lexicon, args.qa_max_words)
+    paths = make_all(args.out_dir, args.n_train, args.n_val, args.n_test, args.seed, args.mt_lexicon, args.qa_max_words,
+                     args.qa_n_train)
     for key, path in sorted(paths.items()):
         print(f"{key:24s} {path}")
     print(f"done in {time.time() - t0:.1f}s")

@@ -294,10 +294,11 @@ def test_make_all(tmp_path):
         assert _check_squad(tr, version) == 120 and _check_squad(va, version) == 40
         ctx = lambda sq: {p["context"] for a in sq["data"] for p in a["paragraphs"]}  # noqa: E731
         assert not ctx(tr) & ctx(va)
-    cut = make_all(str(tmp_path / "cut"), n_train=120, n_val=40, n_test=40, seed=3, qa_max_words=60)
+    cut = make_all(str(tmp_path / "cut"), n_train=120, n_val=40, n_test=40, seed=3, qa_max_words=60, qa_n_train=150)
     with open(cut["squad_v2/train"], encoding="utf-8") as f:
         sq = json.load(f)
-    assert _check_squad(sq, "v2.0") == 120
+    assert _check_squad(sq, "v2.0") == 150  # qa_n_train sets the SQuAD training size alone
+    assert sum(1 for _ in open(cut["dialogsum/train"], encoding="utf-8")) == 120
     assert max(len(p["context"].split()) for a in sq["data"] for p in a["paragraphs"]) <= 60
     # deterministic
     paths2 = make_all(str(tmp_path / "again"), n_train=120, n_val=40, n_test=40, seed=3)

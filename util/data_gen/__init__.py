@@ -119,12 +119,14 @@ def _unique_squad(n: int, seed: int, version_2: bool, seen: set, max_words: Opti
 
 
 def make_all(out_dir: str, n_train: int = 2000, n_val: int = 200, n_test: int = 200, seed: int = 0,
-             mt_lexicon: Optional[int] = None, qa_max_words: Optional[int] = None) -> Dict[str, str]:
+             mt_lexicon: Optional[int] = None, qa_max_words: Optional[int] = None,
+             qa_n_train: Optional[int] = None) -> Dict[str, str]:
     """Write all synthetic datasets under ``out_dir``; returns ``{"<task>/<split>": path}``.
 
     ``mt_lexicon=k`` draws the translation pairs from the grammar's ``k`` most frequent German words
     (:func:`gen_translation`). ``qa_max_words=w`` keeps every SQuAD context within ``w`` words
-    (:func:`gen_squad`'s ``max_words``), so that it fits one model window.
+    (:func:`gen_squad`'s ``max_words``), so that it fits one model window. ``qa_n_train`` sets the SQuAD
+    training size apart from the other tasks' (QA needs more examples than the others to generalise).
 
     Splits use different seeds and are de-duplicated against each other (train first).
     """
@@ -143,7 +145,8 @@ def make_all(out_dir: str, n_train: int = 2000, n_val: int = 200, n_test: int = 
     for task, v2 in (("squad", False), ("squad_v2", True)):
         seen = set()
         for split in ("train", "validation"):
-            sq = _unique_squad(sizes[split], _split_seed(seed, task, split), v2, seen, qa_max_words)
+            n = qa_n_train if split == "train" and qa_n_train is not None else sizes[split]
+            sq = _unique_squad(n, _split_seed(seed, task, split), v2, seen, qa_max_words)
             paths[f"{task}/{split}"] = write_json(sq, os.path.join(out_dir, task, f"{split}.json"))
     return paths
 
