@@ -394,20 +394,15 @@ class Engine:
         logits_needed = skip_conf.needs_logits(p.conf_type)
         for i in range(L):
             if i >= p.min_layer:
-                sel = None if len(live) == len(batch) else torch.tensor(live, device=h.device)
-                hl = h if sel is None else h[sel]
+                hl = _rows(h, live)
                 logits = self._head(hl, i) if logits_needed else None
-                c = self._confidence(hl, logits, None if h_prev is None else h_prev if sel is None else h_prev[sel])
+                c = self._confidence(hl, logits, None if h_prev is None else _rows(h_prev, live))
                 o = [q for q, b in enumerate(live) if c[q] > thr[b]]
                 if o:
-                    if logits is None:
-                        logits = self._head(hl if len(o) == len(live) else hl[torch.tensor(o, device=h.device)], i)
-                        o_rows = range(len(o))
-                    else:
-                        o_rows = o
-                    for q, k in zip(o, o_rows):
+                    ex = _rows(logits, o) if logits is not None else self._head(_rows(hl, o), i)
+                    for k, q in enumerate(o):
                         b = live[q]
-                        out[b], records[b] = logits[k, -1], TokenRecord(i, c[q])
+                        out[b], records[b] = ex[k, -1], TokenRecord(i, c[q])
                     st.kv_fill_tokens += (L - i) * len(o)
                     st.sequential_layers += i * len(o)
                     st.block_tokens += i * len(o)
@@ -420,11 +415,11 @@ class Engine:
                         return torch.stack(out), records
             h_prev, h = h, self.ad.layer(sess, i, h, span)
             if len(live) < len(batch):
-                gone = torch.tensor(sorted(set(range(len(batch))) - set(live)), device=h.device)
-                h[gone] = h_prev[gone]  # exited rows keep their exit state
+                exited = [b for b in range(len(batch)) if b not in live]
+                h[exited] = h_prev[exited]  # exited rows keep their exit state
         st.sequential_layers += L * len(live)
         st.block_tokens += L * len(live)
-        logits = self._head(h if len(live) == len(batch) else h[torch.tensor(live, device=h.device)], L)[:, -1]
+        logits = self._head(_rows(h, live), L)[:, -1]
         for q, b in enumerate(live):
             out[b], records[b] = logits[q], TokenRecord(L)
         return torch.stack(out), records
@@ -752,6 +747,11 @@ def accept_or_resample(p_logits, q_logits, x: int) -> int:
     res = (p - q).clamp_min(0)
     total = float(res.sum())
     return int(torch.multinomial(res / total if total > 0 else p, 1))
+
+
+def _rows(x: torch.Tensor, idx: list) -> torch.Tensor:
+    """Rows `idx` (ascending) of x; x itself when they are all of its rows, so a full batch is never gathered."""
+    return x if len(idx) == x.shape[0] else x[idx]
 
 
 def _padded(items) -> torch.Tensor:
