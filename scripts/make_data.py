@@ -14,6 +14,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from util.data_gen import make_all  # noqa: E402
+from util.data_gen.squad import MIN_MAX_WORDS  # noqa: E402
 
 
 def main(argv=None):
@@ -30,9 +31,19 @@ def main(argv=None):
     ap.add_argument("--qa_n_train", type=int, default=None,
                     help="SQuAD (v1 and v2) training questions, if not --n_train (demo: 30000)")
     args = ap.parse_args(argv)
+    for name in ("n_train", "n_val", "n_test", "mt_lexicon", "qa_max_words", "qa_n_train"):
+        value = getattr(args, name)
+        if value is not None and value < 1:  # an empty split would only fail later, in the entry point that reads it
+            ap.error(f"--{name} must be at least 1, got {value}")
+    if args.qa_max_words is not None and args.qa_max_words < MIN_MAX_WORDS:
+        ap.error(f"--qa_max_words must be at least {MIN_MAX_WORDS} (a context keeps its first sentence, which names "
+                 f"its entity), got {args.qa_max_words}")
     t0 = time.time()
-    paths = make_all(args.out_dir, args.n_train, args.n_val, args.n_test, args.seed, args.mt_lexicon, args.qa_max_words,
-                     args.qa_n_train)
+    try:
+        paths = make_all(args.out_dir, args.n_train, args.n_val, args.n_test, args.seed, args.mt_lexicon,
+                         args.qa_max_words, args.qa_n_train)
+    except ValueError as e:  # a lexicon or context bound the grammar cannot meet
+        ap.error(str(e))
     for key, path in sorted(paths.items()):
         print(f"{key:24s} {path}")
     print(f"done in {time.time() - t0:.1f}s")

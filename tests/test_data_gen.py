@@ -319,3 +319,20 @@ def test_translation_core_lexicon():
     assert small == gen_translation(400, 15, lexicon=250)[:300]  # prefix stable like the full grammar
     de_types = {w for r in small for w in words(r["translation"]["de"])}
     assert len(de_types) > 150  # a small lexicon, not a handful of sentences
+
+
+def test_make_data_refuses_impossible_sizes(tmp_path, capsys):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("make_data", os.path.join(os.path.dirname(__file__), "..",
+                                                                           "scripts", "make_data.py"))
+    make_data = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_data)
+    base = ["--out_dir", str(tmp_path), "--n_train", "5", "--n_val", "2", "--n_test", "2"]
+    for extra, flag in ((["--n_train", "0"], "--n_train"), (["--qa_n_train", "-1"], "--qa_n_train"),
+                        (["--qa_max_words", "5"], "--qa_max_words"), (["--mt_lexicon", "20"], "lexicon=20")):
+        with pytest.raises(SystemExit):
+            make_data.main(base + extra)
+        assert flag in capsys.readouterr().err
+    with pytest.raises(ValueError, match="max_words=19"):
+        gen_squad(3, 0, max_words=19)
+    assert gen_squad(3, 0, max_words=20)["data"]  # the bound is the longest first sentence, not above it

@@ -380,12 +380,18 @@ def _make_paragraph(rng, name, g, vals, refs, facts, fillers, n_fill, version_2,
     return context, qas
 
 
+MIN_MAX_WORDS = 20  # the longest first sentence has 19 words (max_words=1 over 18,000 generated questions)
+
+
 def gen_squad(n: int, seed: int, version_2: bool = False, max_words: Optional[int] = None) -> dict:
     """SQuAD-format JSON with ``n`` questions in total (about 1/3 unanswerable when ``version_2``).
 
     ``max_words``: no context longer than this many words (sentences are left out, see ``_make_paragraph``);
     ``None`` keeps contexts of up to ~300 words.
     """
+    if max_words is not None and max_words < MIN_MAX_WORDS:
+        raise ValueError(f"max_words={max_words}: a context keeps its first sentence, which names its entity and runs "
+                         f"to {MIN_MAX_WORDS - 1} words; use at least {MIN_MAX_WORDS}")
     rng = random.Random(seed)
     counter = [0]
 

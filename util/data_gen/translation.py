@@ -866,9 +866,13 @@ def gen_translation(n: int, seed: int, lexicon: Optional[int] = None) -> List[di
     """
     rng = random.Random(seed)
     core = core_lexicon(lexicon) if lexicon else None
-    out = []
+    out, draws = [], 0
     while len(out) < n:
         de, en = _one_translation(rng)
+        draws += 1
         if 4 <= len(de.split()) <= 25 and (core is None or _words(de) <= core):
             out.append({"id": _uid("iwslt", seed, len(out), 16), "translation": {"de": de, "en": en}})
+        elif draws >= 100_000 and len(out) * 10_000 < draws:  # 80 words keep 1 in 220 sentences; 50 words none
+            raise ValueError(f"lexicon={lexicon}: {len(out)} of {draws} generated sentences use only those German "
+                             f"words; use a larger lexicon (100 keeps 1 sentence in 90)")
     return out
