@@ -30,6 +30,7 @@ class Span:
     positions: torch.Tensor  # (b, nmax) true positions, on the model's device
     mask: torch.Tensor | None  # (b, 1, nmax, end) additive; None when every key is visible to every query
     same_start: int | None  # the common first position when every row has the same, else None
+    longest: int  # max(ends): the longest row's cache length after the call
     extra: object = None  # what the architecture adds (T5: relative bias; LLaMA: RoPE cos/sin)
 
     @property
@@ -48,7 +49,9 @@ def make_span(starts, n, causal: bool, dtype, device) -> Span:
         positions = torch.arange(same_start, same_start + nmax, device=device).expand(len(starts), -1)
     else:
         positions = torch.tensor([[x + i for i in range(nmax)] for x in starts], device=device)
-    ends = torch.tensor([x + k for x, k in zip(starts, n)])
+    ends = [x + k for x, k in zip(starts, n)]
+    longest = max(ends)
+    ends = torch.tensor(ends)
     if same_start is not None and nmax == 1:
         mask = None  # one query per row over a prefix every row has in full (for nmax > 1 HF's sdpa would
         # assume a causal span starting at key 0 and crop the keys, so longer spans always get a mask)
@@ -60,7 +63,7 @@ def make_span(starts, n, causal: bool, dtype, device) -> Span:
             visible = (keys[None, :] < ends.to(device)[:, None])[:, None, :].expand(-1, nmax, -1)
         mask = torch.zeros(visible.shape, dtype=dtype, device=device).masked_fill(~visible, torch.finfo(dtype).min)
         mask = mask[:, None]
-    return Span(starts, n, ends, nmax, end, positions, mask, same_start)
+    return Span(starts, n, ends, nmax, end, positions, mask, same_start, longest)
 
 
 def windowed(span: Span, window: int, dtype) -> torch.Tensor | None:
@@ -80,6 +83,7 @@ class RaggedCache:
     def __init__(self, batch: int, num_layers: int):
         self.keys, self.values = [None] * num_layers, [None] * num_layers
         self.lens = torch.zeros(num_layers, batch, dtype=torch.long)
+        self.longest = [0] * num_layers  # lens[i].max() as Python ints: HF layers ask for it at every call
         self.span = None  # set by the adapter before each layer call
 
     def update(self, k, v, layer, *args, **kwargs):
@@ -95,6 +99,7 @@ class RaggedCache:
             r = torch.arange(K.shape[0], device=K.device)[:, None].expand(-1, s.nmax)
             K[r, :, positions], V[r, :, positions] = k.transpose(1, 2), v.transpose(1, 2)
         self.lens[layer] = s.ends
+        self.longest[layer] = s.longest
         return K[:, :, :s.end], V[:, :, :s.end]
 
     def _grow(self, layer, like, need):
@@ -107,13 +112,15 @@ class RaggedCache:
         self.keys[layer], self.values[layer] = K, V
 
     def get_seq_length(self, layer: int = 0) -> int:
-        return int(self.lens[layer].max()) if self.lens.numel() else 0
+        return self.longest[layer]
 
     def crop(self, row: int, length: int) -> None:
         self.lens[:, row].clamp_(max=length)
+        self.longest = self.lens.max(1).values.tolist()
 
     def select(self, keep: torch.Tensor) -> None:
         self.lens = self.lens[:, keep]
+        self.longest = self.lens.max(1).values.tolist() if self.lens.numel() else [0] * len(self.longest)
         self.keys = [K[_on(keep, K)] if K is not None else None for K in self.keys]
         self.values = [V[_on(keep, V)] if V is not None else None for V in self.values]
 

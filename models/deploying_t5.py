@@ -8,9 +8,15 @@ T5, T5 v1.1, mT5 and LongT5 share one relative-position bias (block 0's) across 
 layer, and its layers compute it themselves, assuming the queries follow the layer's longest cached row (see layer()).
 """
 
+from types import SimpleNamespace
+
 import torch
+import torch.nn.functional as F
 
 from models.deploying_common import Session, Span, encoder_decoder_session, heads, make_span
+
+# Decoder blocks whose forward (with sdpa attention, in eval mode) is what T5Adapter._direct computes, op for op.
+_DIRECT_BLOCKS = {"T5Block", "MT5Block", "LongT5Block"}
 
 
 class T5Adapter:
@@ -27,6 +33,7 @@ class T5Adapter:
         self.rel_attns = attns if self.per_layer_bias else attns[:1]
         self.scale = model.config.d_model**-0.5 if getattr(model.config, "scale_decoder_outputs", False) else None
         self._tables = [None] * len(self.rel_attns)  # relative-position bias of positions 0..T-1, grown on demand
+        self.direct = not self.per_layer_bias and all(type(b).__name__ in _DIRECT_BLOCKS for b in dec.block)
 
     def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
               depth: int | None = None, enc: torch.Tensor | None = None) -> Session:
@@ -41,7 +48,8 @@ class T5Adapter:
     def span(self, starts, n=1, causal: bool = True) -> Span:
         w = self.lm_head.weight
         s = make_span(starts, n, causal, w.dtype, w.device)
-        s.extra = [None] * len(self._tables)  # each table's bias at the span's positions, selected when first used
+        # each table's bias at the span's positions, selected when first used; _direct's attention masks
+        s.extra = SimpleNamespace(bias=[None] * len(self._tables), self_mask=None, cross_mask=None)
         return s
 
     def _table(self, j: int, end: int) -> torch.Tensor:
@@ -56,18 +64,21 @@ class T5Adapter:
     def _bias(self, span: Span, i: int) -> torch.Tensor:
         """Layer i's relative-position bias for the span's queries at their true positions."""
         j = i if self.per_layer_bias else 0
-        if span.extra[j] is None:
+        bias = span.extra.bias
+        if bias[j] is None:
             t = self._table(j, span.end)
             if span.same_start is not None:
-                span.extra[j] = t[:, :, span.same_start:span.same_start + span.nmax, :span.end]
+                bias[j] = t[:, :, span.same_start:span.same_start + span.nmax, :span.end]
             else:
-                span.extra[j] = t[0][:, span.positions, :span.end].transpose(0, 1)
-        return span.extra[j]
+                bias[j] = t[0][:, span.positions, :span.end].transpose(0, 1)
+        return bias[j]
 
     def embed(self, ids: torch.Tensor, span: Span) -> torch.Tensor:
         return self.embed_tokens(ids)  # T5 has no absolute positions
 
     def layer(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> torch.Tensor:
+        if self.direct and not self.model.training and self.model.config._attn_implementation == "sdpa":
+            return self._direct(sess, i, h, span)
         if not self.per_layer_bias:
             sess.begin(span)
             return self.blocks[i](h, span.mask, self._bias(span, i), sess.enc, sess.cross_mask, None,
@@ -85,6 +96,28 @@ class T5Adapter:
         sess.begin(span)
         return self.blocks[i](h, mask, sess.enc, encoder_attention_mask=sess.cross_mask, cache=sess.cache)
 
+    def _direct(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> torch.Tensor:
+        """What the HF block computes at inference with sdpa, without what it redoes at every layer: the attention
+        masks (relative bias + span mask; zeros + encoder padding) are made once per span and shared by the layers,
+        where the HF block adds and copies them in each layer (a third of the decoder's time in a batch-1 step)."""
+        self_attn, cross_attn, ff = self.blocks[i].layer
+        ext = span.extra
+        if ext.self_mask is None:  # HF's sdpa path: position_bias (+ the float mask), contiguous
+            bias = self._bias(span, i)
+            ext.self_mask = (bias if span.mask is None else bias + span.mask).contiguous()
+        a = self_attn.SelfAttention
+        x = self_attn.layer_norm(h)
+        sess.begin(span)
+        k, v = sess.kv.update(heads(a.k, x, a.key_value_proj_dim), heads(a.v, x, a.key_value_proj_dim), i)
+        h = _clamp16(h + _attend(a, heads(a.q, x, a.key_value_proj_dim), k, v, ext.self_mask))
+        a, cross = cross_attn.EncDecAttention, sess.cross.layers[i]
+        q = heads(a.q, cross_attn.layer_norm(h), a.key_value_proj_dim)
+        if ext.cross_mask is None:  # a layer without relative bias attends with a zero bias (+ the padding mask)
+            zeros = torch.zeros((1, a.n_heads, span.nmax, cross.keys.shape[2]), device=q.device, dtype=q.dtype)
+            ext.cross_mask = (zeros if sess.cross_mask is None else zeros + sess.cross_mask).contiguous()
+        h = _clamp16(h + _attend(a, q, cross.keys, cross.values, ext.cross_mask))
+        return _clamp16(h + ff.DenseReluDense(ff.layer_norm(h)))
+
     def normed(self, h: torch.Tensor) -> torch.Tensor:
         return self.norm(h)
 
@@ -101,3 +134,18 @@ class T5Adapter:
         attn, x = layer.SelfAttention, layer.layer_norm(h)
         sess.begin(span)
         sess.kv.update(heads(attn.k, x, attn.key_value_proj_dim), heads(attn.v, x, attn.key_value_proj_dim), i)
+
+
+def _attend(attn, q, k, v, mask) -> torch.Tensor:
+    """HF's sdpa attention and output projection of T5Attention for queries q (rows, heads, n, head_dim)."""
+    o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=0.0, scale=attn.scaling)
+    return attn.o(o.transpose(1, 2).contiguous().reshape(q.shape[0], q.shape[2], -1).contiguous())
+
+
+def _clamp16(h: torch.Tensor) -> torch.Tensor:
+    """T5Block's clamp of float16 states after each sub-layer (a no-op in other dtypes)."""
+    if h.dtype != torch.float16:
+        return h
+    top = torch.finfo(h.dtype).max
+    clamp_value = torch.where(torch.isinf(h).any(), top - 1000, top)
+    return torch.clamp(h, min=-clamp_value, max=clamp_value)

@@ -76,6 +76,41 @@ def test_never_exit_equals_hf_generate_tokens_and_logits(method):
         assert torch.allclose(got, want, atol=1e-4), (got - want).abs().max()
 
 
+def test_t5_direct_layer_is_the_hf_block_bit_for_bit():
+    """The adapter's own T5 layer (masks made once per span) against the HF block it replaces: the same outputs and
+    K/V, bit for bit, for ragged rows, several queries per row and encoder padding."""
+    m = make_model()
+    ad = m.adapter_cls(m)
+    assert ad.direct and m.config._attn_implementation == "sdpa"
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(2, 64, (3, 9), generator=g)
+    mask = torch.ones_like(x)
+    mask[1, 6:], mask[2, 4:] = 0, 0
+    ids = [torch.randint(2, 64, (3, 3), generator=g) for _ in range(3)]
+    got = {}
+    for direct in (True, False):
+        ad.direct = direct
+        sess, states = ad.start(x, mask), []
+        for (starts, n), step in zip((([0, 0, 0], [3, 2, 1]), ([3, 2, 1], [1, 1, 1]), ([4, 3, 2], [1, 2, 3])), ids):
+            span = ad.span(starts, n)
+            h = ad.embed(step[:, :span.nmax], span)
+            for i in range(L):
+                h = ad.layer(sess, i, h, span)
+            states.append(h)
+        got[direct] = states, [t for i in range(L) for r in range(3) for t in sess.kv.row(i, r)]
+    for a, b in zip(*(got[d][0] + got[d][1] for d in (True, False))):
+        assert torch.equal(a, b)
+
+
+def test_eager_attention_decodes_through_the_hf_blocks():
+    """With eager attention the adapter's own layer (which is HF's sdpa path) stands aside: still HF's tokens."""
+    m = make_model()
+    m.set_attn_implementation("eager")
+    assert not (m.config._attn_implementation == "sdpa")
+    for x in inputs(2):
+        assert run_engine(m, x)[0] == hf_greedy(m, x)[0].tolist()
+
+
 def test_generate_front_door_uses_engine_and_matches_hf():
     m = make_model()
     x = torch.cat([inputs(1, 3)[0]] * 2)
