@@ -213,18 +213,81 @@ def run(a, d: SimpleNamespace, batch_size: int) -> dict:
             r["speedup_vs_hf"] = round(base / r["time_s"], 3)
             r["ideal_speedup"] = round(L / r["avg_layers_per_token"], 3)
             r["efficiency"] = round(r["speedup_vs_hf"] / r["ideal_speedup"], 3)
+    profiles = profile_methods(model, batches[: a.profile], table, a, tok, decoder_only) if a.profile else None
     res = {"model": a.model_name_or_path, "task": a.task, "samples": len(refs), "batch_size": batch_size,
            "sampling": dict(temperature=a.temperature, top_p=a.top_p, top_k=a.top_k) if a.do_sample else None,
            "num_beams": a.num_beams, "length_penalty": a.length_penalty,
            "repeats": a.repeats, "threads": torch.get_num_threads(), "num_layers": L,
            "device": torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu", "methods": results,
            "auc": auc_by_family(results)}
+    if profiles:
+        res["profile"] = profiles
     if bmm is not None and len(bmm):
         conf, agree = bmm.data
         as_list = lambda v: [float(x) for x in v] if v is not None else []  # noqa: E731
         res["bmm"] = {"confidences": conf.tolist(), "agree": agree.tolist(), "alphas": as_list(bmm.alphas),
                       "betas": as_list(bmm.betas), "pi": as_list(bmm.pi), "threshold": bmm.threshold}
     return res
+
+
+_HOST_READS = ("tolist", "item", "__bool__", "__int__", "__float__", "__index__")
+
+
+def profile_methods(model, batches, table, a, tok, decoder_only, top=8) -> dict:
+    """Per method, one untimed pass over `batches` under torch.profiler: operator calls and CPU time per generated
+    token, the operators that take the most self time, and host reads (a tensor turned into Python values: tolist,
+    item, bool, int, float, index). On a GPU only reads of tensors on the model's device count: each waits for the
+    device. On the CPU every read counts, bookkeeping tensors included."""
+    from torch.profiler import ProfilerActivity, profile
+
+    reads, device = [0], torch.device(a.device).type
+
+    def counted(fn):
+        def read(t, *args):
+            reads[0] += t.device.type == device
+            return fn(t, *args)
+        return read
+
+    own = {m: vars(torch.Tensor).get(m) for m in _HOST_READS}  # None: inherited from torch._C.TensorBase
+    wrapped = {m: counted(getattr(torch.Tensor, m)) for m in _HOST_READS}
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if a.device.startswith("cuda") else [])
+    out = {}
+    for name, (family, settings) in table.items():
+        configure(model, settings)
+        reads[0] = 0
+        try:
+            for m, fn in wrapped.items():
+                setattr(torch.Tensor, m, fn)
+            with profile(activities=acts) as prof:
+                outs, wall = timed_generate(model, batches, family, a)
+        finally:
+            for m, fn in own.items():
+                setattr(torch.Tensor, m, fn) if fn is not None else delattr(torch.Tensor, m)
+        model.pop_exit_stats()
+        n = sum(len(tok(t, add_special_tokens=False)["input_ids"]) + 1
+                for t in decode_new(tok, outs, batches, decoder_only))
+        ops = [e for e in prof.key_averages() if e.key.startswith("aten::")]
+        self_us = sum(e.self_cpu_time_total for e in ops)
+        out[name] = {"tokens": n, "wall_ms_per_token": round(1e3 * wall / n, 3),
+                     "aten_calls_per_token": round(sum(e.count for e in ops) / n, 1),
+                     "aten_self_cpu_ms_per_token": round(self_us / 1e3 / n, 3),
+                     "host_reads_per_token": round(reads[0] / n, 2),
+                     "top_ops": [{"op": e.key, "calls_per_token": round(e.count / n, 2),
+                                  "self_cpu_share": round(e.self_cpu_time_total / max(self_us, 1), 3)}
+                                 for e in sorted(ops, key=lambda e: -e.self_cpu_time_total)[:top]]}
+    return out
+
+
+def profile_markdown(prof: dict) -> str:
+    lines = ["| method | wall ms/token (profiled) | aten calls/token | aten self CPU ms/token | host reads/token | "
+             "top operators (calls/token, share of aten self time) |", "|" + "---|" * 6]
+    for name, p in prof.items():
+        tops = ", ".join(f"{o['op'][6:]} {o['calls_per_token']:g} ({100 * o['self_cpu_share']:.0f} %)"
+                         for o in p["top_ops"][:5])
+        lines.append(f"| {name} | {p['wall_ms_per_token']} | {p['aten_calls_per_token']} | "
+                     f"{p['aten_self_cpu_ms_per_token']} | {p['host_reads_per_token']} | {tops} |")
+    return "\n".join(lines)
 
 
 def auc_by_family(results) -> dict:
@@ -381,13 +444,15 @@ def main(argv=None):
     p.add_argument("--warmup", type=int, default=3, help="batches decoded once before timing")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="also profile every method on the first N batches (torch.profiler): profile.md, results.json")
     p.add_argument("--output_dir", default=None)
     a = p.parse_args(argv)
     for flag in ("max_samples", "max_new_tokens", "repeats", "num_beams"):
         if getattr(a, flag) < 1:
             p.error(f"--{flag} must be >= 1")
-    if min(a.batch_size) < 1 or a.warmup < 0:
-        p.error("--batch_size values must be >= 1 and --warmup >= 0")
+    if min(a.batch_size) < 1 or a.warmup < 0 or a.profile < 0:
+        p.error("--batch_size values must be >= 1, --warmup and --profile >= 0")
     for flag in ("free_thresholds", "calm_thresholds", "verify_thresholds"):
         bad = [t for t in getattr(a, flag) or [] if not 0.0 <= t <= 1.0]
         if bad or not 0.0 <= a.adapt_init <= 1.0:
@@ -414,6 +479,12 @@ def main(argv=None):
                 f.write(f"Command: {command}\n\nBatch size {bs}.\n\n{table}\n")
             for f in plot(res, out):
                 print("wrote", f)
+        if res.get("profile"):
+            ptable = profile_markdown(res["profile"])
+            print(f"profile, batch size {bs}\n{ptable}")
+            if a.output_dir:
+                with open(os.path.join(out, "profile.md"), "w") as f:
+                    f.write(f"Command: {command}\n\nBatch size {bs}, first {a.profile} batches.\n\n{ptable}\n")
     if len(runs) > 1:
         sweep = batch_sweep(runs)
         table = sweep_markdown(sweep)

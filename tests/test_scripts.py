@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = ["sum_samsum", "sum_cnndm", "sum_multinews", "sum_bigpatent", "qa_squad", "tr_iwslt"]
@@ -55,11 +56,12 @@ def bench_setup(tmp_path, n, seed):
 def test_benchmark_writes_every_method_at_every_batch_size(tiny_t5, tmp_path):
     """scripts/benchmark.py on a tiny model: the JSON it writes, and the exactness it reports (no timing bars)."""
     benchmark, val, out = bench_setup(tmp_path, 5, 3)
+    own = {r: vars(torch.Tensor).get(r) for r in benchmark._HOST_READS}
     benchmark.main(["--model_name_or_path", tiny_t5, "--validation_file", val, "--max_samples", "5",
                     "--max_source_length", "64", "--max_new_tokens", "12", "--shallow_exit_layer", "2",
                     "--free_thresholds", "0.5", "--calm_thresholds", "0.5", "--methods", "hf_generate", "full",
                     "calm", "free", "free_verify", "--repeats", "1", "--warmup", "1", "--batch_size", "1", "2",
-                    "--output_dir", str(out)])
+                    "--profile", "2", "--output_dir", str(out)])
     sweep = json.load(open(out / "batch_sweep.json"))
     assert set(sweep) == {"hf_generate", "full", "calm_0.5", "free_0.5", "free_verify_0.5"}
     for b in ("1", "2"):
@@ -69,6 +71,11 @@ def test_benchmark_writes_every_method_at_every_batch_size(tiny_t5, tmp_path):
         assert m["full"]["agreement_with_full"] == m["hf_generate"]["agreement_with_full"] == 1.0
         assert m["free_verify_0.5"]["agreement_with_full"] == 1.0
         assert all(r["tokens_per_s"] > 0 and len(r["times_s"]) == 1 for r in m.values())
+        prof = res["profile"]  # --profile: every method, counted on the first 2 batches
+        assert set(prof) == set(m) and (out / f"batch_{b}" / "profile.md").is_file()
+        assert all(p["tokens"] > 0 and p["aten_calls_per_token"] > 10 and p["host_reads_per_token"] > 0
+                   and p["top_ops"] for p in prof.values())
+    assert {r: vars(torch.Tensor).get(r) for r in own} == own  # the read counters are taken off again
     for name, by in sweep.items():  # a row's output does not depend on the batch it is in
         assert by["1"]["quality"] == by["2"]["quality"], name
     assert (out / "batch_sweep.md").read_text().count("\n") >= 7
