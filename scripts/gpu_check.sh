@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU check, meant to fit in 5 minutes on one GPU: the exactness oracles on CUDA (tests/test_cuda.py), then a
 # demo-sized model (the demo's generated data and architecture, its training recipe run on the GPU) benchmarked
-# with every method against HF generate() on the same GPU, at batch size 1 and 8. Tables land in
+# with every method against HF generate() on the same GPU, at batch size 1 and 8, profiled on 3 batches (operator
+# calls and host syncs per token, profile.md). Tables land in
 # $OUT/benchmark/batch_sweep.md and batch_*/results.md. Needs a Python with a CUDA build of torch and the
 # project's requirements (PYTHON=..., default: python on PATH). OUT=... changes the folder, STEPS=... training.
 set -e
@@ -24,5 +25,5 @@ export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 "$PY" scripts/benchmark.py --model_name_or_path "$OUT/model" --device cuda \
   --validation_file "$OUT/data/dialogsum/validation.jsonl" --max_samples 30 --max_source_length 256 \
   --max_new_tokens 64 --shallow_exit_layer 2 --static_layers 2 --free_thresholds 0.8 --calm_thresholds 0.8 \
-  --adapt_init 0.8 --repeats 2 --batch_size 1 8 --output_dir "$OUT/benchmark"
+  --adapt_init 0.8 --repeats 2 --batch_size 1 8 --profile 3 --output_dir "$OUT/benchmark"
 cat "$OUT/benchmark/batch_sweep.md"
