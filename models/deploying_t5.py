@@ -99,24 +99,28 @@ class T5Adapter:
     def _direct(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> torch.Tensor:
         """What the HF block computes at inference with sdpa, without what it redoes at every layer: the attention
         masks (relative bias + span mask; zeros + encoder padding) are made once per span and shared by the layers,
-        where the HF block adds and copies them in each layer (a third of the decoder's time in a batch-1 step)."""
+        where the HF block adds and copies them in each layer. The states are (rows * tokens, d) inside the layer:
+        a projection of a 2-D input is one matrix product, the same one HF's 3-D input is folded into."""
         self_attn, cross_attn, ff = self.blocks[i].layer
+        rows, n, d = h.shape
         ext = span.extra
         if ext.self_mask is None:  # HF's sdpa path: position_bias (+ the float mask), contiguous
             bias = self._bias(span, i)
             ext.self_mask = (bias if span.mask is None else bias + span.mask).contiguous()
         a = self_attn.SelfAttention
+        split = lambda t: t.view(rows, n, -1, a.key_value_proj_dim).transpose(1, 2)  # noqa: E731
+        h = h.reshape(rows * n, d)
         x = self_attn.layer_norm(h)
         sess.begin(span)
-        k, v = sess.kv.update(heads(a.k, x, a.key_value_proj_dim), heads(a.v, x, a.key_value_proj_dim), i)
-        h = _clamp16(h + _attend(a, heads(a.q, x, a.key_value_proj_dim), k, v, ext.self_mask))
+        k, v = sess.kv.update(split(a.k(x)), split(a.v(x)), i)
+        h = _clamp16(h + _attend(a, split(a.q(x)), k, v, ext.self_mask))
         a, cross = cross_attn.EncDecAttention, sess.cross.layers[i]
-        q = heads(a.q, cross_attn.layer_norm(h), a.key_value_proj_dim)
+        q = split(a.q(cross_attn.layer_norm(h)))
         if ext.cross_mask is None:  # a layer without relative bias attends with a zero bias (+ the padding mask)
-            zeros = torch.zeros((1, a.n_heads, span.nmax, cross.keys.shape[2]), device=q.device, dtype=q.dtype)
+            zeros = torch.zeros((1, a.n_heads, n, cross.keys.shape[2]), device=q.device, dtype=q.dtype)
             ext.cross_mask = (zeros if sess.cross_mask is None else zeros + sess.cross_mask).contiguous()
         h = _clamp16(h + _attend(a, q, cross.keys, cross.values, ext.cross_mask))
-        return _clamp16(h + ff.DenseReluDense(ff.layer_norm(h)))
+        return _clamp16(h + ff.DenseReluDense(ff.layer_norm(h))).view(rows, n, d)
 
     def normed(self, h: torch.Tensor) -> torch.Tensor:
         return self.norm(h)
@@ -137,9 +141,10 @@ class T5Adapter:
 
 
 def _attend(attn, q, k, v, mask) -> torch.Tensor:
-    """HF's sdpa attention and output projection of T5Attention for queries q (rows, heads, n, head_dim)."""
+    """HF's sdpa attention and output projection of T5Attention for queries q (rows, heads, n, head_dim), as
+    (rows * n, d)."""
     o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=0.0, scale=attn.scaling)
-    return attn.o(o.transpose(1, 2).contiguous().reshape(q.shape[0], q.shape[2], -1).contiguous())
+    return attn.o(o.transpose(1, 2).contiguous().reshape(q.shape[0] * q.shape[2], -1))
 
 
 def _clamp16(h: torch.Tensor) -> torch.Tensor:
