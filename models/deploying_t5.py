@@ -33,7 +33,13 @@ class T5Adapter:
         self.rel_attns = attns if self.per_layer_bias else attns[:1]
         self.scale = model.config.d_model**-0.5 if getattr(model.config, "scale_decoder_outputs", False) else None
         self._tables = [None] * len(self.rel_attns)  # relative-position bias of positions 0..T-1, grown on demand
-        self.direct = not self.per_layer_bias and all(type(b).__name__ in _DIRECT_BLOCKS for b in dec.block)
+        # an adapter lives for one generate() call, so the model's mode and attention are fixed while it does
+        self.direct = (not self.per_layer_bias and all(type(b).__name__ in _DIRECT_BLOCKS for b in dec.block)
+                       and not model.training and model.config._attn_implementation == "sdpa")
+        # each layer's modules, looked up once: nn.Module attribute lookups are a tenth of a batch-1 step
+        self._parts = [(b.layer[0].layer_norm, b.layer[0].SelfAttention, b.layer[1].layer_norm,
+                        b.layer[1].EncDecAttention, b.layer[-1].layer_norm, b.layer[-1].DenseReluDense)
+                       for b in dec.block] if self.direct else None
 
     def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
               depth: int | None = None, enc: torch.Tensor | None = None) -> Session:
@@ -77,7 +83,7 @@ class T5Adapter:
         return self.embed_tokens(ids)  # T5 has no absolute positions
 
     def layer(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> torch.Tensor:
-        if self.direct and not self.model.training and self.model.config._attn_implementation == "sdpa":
+        if self.direct:
             return self._direct(sess, i, h, span)
         if not self.per_layer_bias:
             sess.begin(span)
@@ -101,26 +107,25 @@ class T5Adapter:
         masks (relative bias + span mask; zeros + encoder padding) are made once per span and shared by the layers,
         where the HF block adds and copies them in each layer. The states are (rows * tokens, d) inside the layer:
         a projection of a 2-D input is one matrix product, the same one HF's 3-D input is folded into."""
-        self_attn, cross_attn, ff = self.blocks[i].layer
+        norm1, a, norm2, ca, norm3, ff = self._parts[i]
         rows, n, d = h.shape
         ext = span.extra
         if ext.self_mask is None:  # HF's sdpa path: position_bias (+ the float mask), contiguous
             bias = self._bias(span, i)
             ext.self_mask = (bias if span.mask is None else bias + span.mask).contiguous()
-        a = self_attn.SelfAttention
         split = lambda t: t.view(rows, n, -1, a.key_value_proj_dim).transpose(1, 2)  # noqa: E731
         h = h.reshape(rows * n, d)
-        x = self_attn.layer_norm(h)
+        x = norm1(h)
         sess.begin(span)
         k, v = sess.kv.update(split(a.k(x)), split(a.v(x)), i)
         h = _clamp16(h + _attend(a, split(a.q(x)), k, v, ext.self_mask))
-        a, cross = cross_attn.EncDecAttention, sess.cross.layers[i]
-        q = split(a.q(cross_attn.layer_norm(h)))
+        cross = sess.cross.layers[i]
+        q = split(ca.q(norm2(h)))
         if ext.cross_mask is None:  # a layer without relative bias attends with a zero bias (+ the padding mask)
-            zeros = torch.zeros((1, a.n_heads, n, cross.keys.shape[2]), device=q.device, dtype=q.dtype)
+            zeros = torch.zeros((1, ca.n_heads, n, cross.keys.shape[2]), device=q.device, dtype=q.dtype)
             ext.cross_mask = (zeros if sess.cross_mask is None else zeros + sess.cross_mask).contiguous()
-        h = _clamp16(h + _attend(a, q, cross.keys, cross.values, ext.cross_mask))
-        return _clamp16(h + ff.DenseReluDense(ff.layer_norm(h))).view(rows, n, d)
+        h = _clamp16(h + _attend(ca, q, cross.keys, cross.values, ext.cross_mask))
+        return _clamp16(h + ff(norm3(h))).view(rows, n, d)
 
     def normed(self, h: torch.Tensor) -> torch.Tensor:
         return self.norm(h)
