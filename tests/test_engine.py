@@ -76,10 +76,11 @@ def test_never_exit_equals_hf_generate_tokens_and_logits(method):
         assert torch.allclose(got, want, atol=1e-4), (got - want).abs().max()
 
 
-def test_t5_direct_layer_is_the_hf_block_bit_for_bit():
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_t5_direct_layer_is_the_hf_block_bit_for_bit(dtype):
     """The adapter's own T5 layer (masks made once per span) against the HF block it replaces: the same outputs and
-    K/V, bit for bit, for ragged rows, several queries per row and encoder padding."""
-    m = make_model()
+    K/V, bit for bit, for ragged rows, several queries per row and encoder padding (float16: with T5's clamps)."""
+    m = make_model().to(dtype)
     ad = m.adapter_cls(m)
     assert ad.direct and m.config._attn_implementation == "sdpa"
     g = torch.Generator().manual_seed(1)
