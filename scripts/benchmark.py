@@ -7,8 +7,8 @@
 
 What is measured, per method:
 - time: the sum over samples of whole generate() calls (tokenization and scoring outside), the
-  median over --repeats passes (round robin over the methods, after a warm-up of every method);
-  tokens/s over the same calls;
+  median over --repeats passes (after a warm-up of every method; within a pass each batch is decoded by
+  every method in turn, in an order that rotates from batch to batch); tokens/s over the same calls;
 - speedup: HF generate()'s time / the method's time, both measured in this run on the same weights;
 - layers/token: sequential depth (layers on each token's critical path); layer-FLOPs/token: every
   (layer, token) block computation, FREE's parallel fill included; ideal = L / layers-per-token, the
@@ -69,12 +69,21 @@ def method_table(a, L) -> dict:
     return {k: v for k, v in table.items() if not a.methods or k in a.methods or v[0] in a.methods}
 
 
-def configure(model, settings: dict) -> None:
+def configure(model, settings: dict, state: tuple | None = None) -> None:
+    """The method's exit settings, with a fresh exit state or the method's own `state` (from exit_state())."""
     for k, v in EXIT_DEFAULTS.items():
         if k not in TRAIN_ONLY:
             setattr(model.config, k, v)
     model.config.update(settings)
-    model.reset_exit_state()
+    if state is None:
+        model.reset_exit_state()
+    else:
+        model._threshold_state, model._threshold_key, model._exit_stats = state
+
+
+def exit_state(model) -> tuple:
+    """What a method carries from one batch to the next: its adaptive threshold and its counts."""
+    return model._threshold_state, getattr(model, "_threshold_key", None), model._exit_stats
 
 
 def load_rows(a):
@@ -171,17 +180,31 @@ def run(a, d: SimpleNamespace, batch_size: int) -> dict:
     for family, settings in table.values():
         configure(model, settings)
         timed_generate(model, batches[: a.warmup], family, a)
-    # Round robin: every pass times each method once, so slow phases of a noisy machine hit all methods alike.
+    # Interleaved: every batch is decoded by each method in turn, the order rotating from batch to batch, so the
+    # slow phases of a noisy machine (its speed drifts by tens of percent within seconds) hit all methods alike.
+    # Each method keeps its own adaptive threshold and counts across the batches of a pass.
+    names = list(table)
     times, last, qualities = {name: [] for name in table}, {}, {name: [] for name in table}
     for rep in range(a.repeats):
-        for name, (family, settings) in table.items():
-            configure(model, settings)  # also resets the adaptive threshold: each pass is one evaluation
-            outs, t = timed_generate(model, batches, family, a, seed=rep)
-            times[name].append(t)
+        state, outs, spent = {}, {name: [] for name in names}, dict.fromkeys(names, 0.0)
+        for name in names:
+            configure(model, table[name][1])  # a fresh adaptive threshold: each pass is one evaluation
+            state[name] = exit_state(model)
+        for b, enc in enumerate(batches):
+            k = (b + rep) % len(names)
+            for name in names[k:] + names[:k]:
+                family, settings = table[name]
+                configure(model, settings, state[name])
+                (out,), t = timed_generate(model, [enc], family, a, seed=rep * 100003 + b)
+                state[name] = exit_state(model)
+                outs[name].append(out)
+                spent[name] += t
+        for name in names:
+            times[name].append(spent[name])
             if a.do_sample:  # quality as the mean over the passes' seeds
-                qualities[name].append(score(a, decode_new(tok, outs, batches, decoder_only), refs))
-            last[name] = (outs, model.pop_exit_stats(),
-                          model._threshold_state.bmm if family == "free_adaptive" else None)
+                qualities[name].append(score(a, decode_new(tok, outs[name], batches, decoder_only), refs))
+            thr, _key, stats = state[name]
+            last[name] = (outs[name], stats, thr.bmm if table[name][0] == "free_adaptive" else None)
     for n, (name, (family, settings)) in enumerate(table.items(), 1):
         outs, stats, fitted = last[name]
         bmm = fitted or bmm
