@@ -116,13 +116,17 @@ class RaggedCache:
 
     def crop(self, row: int, length: int) -> None:
         self.lens[:, row].clamp_(max=length)
-        self.longest = self.lens.max(1).values.tolist()
+        self._remeasure()
 
     def select(self, keep: torch.Tensor) -> None:
         self.lens = self.lens[:, keep]
-        self.longest = self.lens.max(1).values.tolist() if self.lens.numel() else [0] * len(self.longest)
+        self._remeasure()
         self.keys = [K[_on(keep, K)] if K is not None else None for K in self.keys]
         self.values = [V[_on(keep, V)] if V is not None else None for V in self.values]
+
+    def _remeasure(self) -> None:
+        """`longest` again from `lens`, after a change that is not a layer call's update."""
+        self.longest = self.lens.max(1).values.tolist() if self.lens.numel() else [0] * len(self.longest)
 
     def row(self, layer: int, row: int = 0):
         """(keys, values) of one row's valid prefix in one layer, (heads, length, head_dim) each."""

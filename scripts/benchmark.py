@@ -140,6 +140,11 @@ def decode_new(tok, outs, batches, decoder_only):
     return texts
 
 
+def count_tokens(tok, texts) -> int:
+    """Generated tokens of decoded outputs, each with its end token."""
+    return sum(len(tok(t, add_special_tokens=False)["input_ids"]) + 1 for t in texts)
+
+
 def load(a) -> SimpleNamespace:
     """What every batch size shares: tokenizer, model, sources, references (decoder-only: the prompts' ids)."""
     if a.threads:
@@ -210,7 +215,7 @@ def run(a, d: SimpleNamespace, batch_size: int) -> dict:
         bmm = fitted or bmm
         texts = decode_new(tok, outs, batches, decoder_only)
         texts_of[name] = texts
-        n_tokens = sum(len(tok(t, add_special_tokens=False)["input_ids"]) + 1 for t in texts)
+        n_tokens = count_tokens(tok, texts)
         med = statistics.median(times[name])
         r = {"family": family, "settings": settings, "time_s": round(med, 4),
              "times_s": [round(t, 4) for t in times[name]], "tokens": n_tokens, "tokens_per_s": round(n_tokens / med, 2),
@@ -287,9 +292,7 @@ def profile_methods(model, batches, table, a, tok, decoder_only, top=8) -> dict:
         finally:
             for m, fn in own.items():
                 setattr(torch.Tensor, m, fn) if fn is not None else delattr(torch.Tensor, m)
-        model.pop_exit_stats()
-        n = sum(len(tok(t, add_special_tokens=False)["input_ids"]) + 1
-                for t in decode_new(tok, outs, batches, decoder_only))
+        n = count_tokens(tok, decode_new(tok, outs, batches, decoder_only))
         ops = [e for e in prof.key_averages() if e.key.startswith("aten::")]
         self_us = sum(e.self_cpu_time_total for e in ops)
         out[name] = {"tokens": n, "wall_ms_per_token": round(1e3 * wall / n, 3),
