@@ -155,7 +155,8 @@ def main(argv=None):
     model, tokenizer, settings = load_model_and_tokenizer(model_args, add_args, max_answer_length=d.max_answer_length,
                                                           training=training_args.do_train)
     if not tokenizer.is_fast:
-        raise ValueError("Context windows need a fast tokenizer (offset mapping); load one with --use_fast_tokenizer")
+        raise checks.InputError("Context windows need a fast tokenizer (offset mapping); load one with "
+                                "--use_fast_tokenizer")
     runner.apply_deploy_scenario(settings, training_args)
     training_args.predict_with_generate = True  # answers are generated
 

@@ -22,7 +22,7 @@ def fields(d, ds):
     langs = sorted(feature) if isinstance(feature, dict) else sorted(getattr(feature, "languages", []) or [])
     missing = [lang for lang in (d.source_lang, d.target_lang) if langs and lang not in langs]
     if missing:
-        raise ValueError(f"Language(s) {missing} not in the data's translation pairs, which have {langs}")
+        raise checks.InputError(f"Language(s) {missing} not in the data's translation pairs, which have {langs}")
     def text(ex, lang):
         pair = ex["translation"]
         if pair is not None and not isinstance(pair, dict):
@@ -37,7 +37,8 @@ def pairs(examples, d):
     pairs_ = examples["translation"]
     missing = [lang for lang in (d.source_lang, d.target_lang) if pairs_ and lang not in pairs_[0]]
     if missing:
-        raise ValueError(f"Language(s) {missing} not in the data's translation pairs, which have {sorted(pairs_[0])}")
+        raise checks.InputError(f"Language(s) {missing} not in the data's translation pairs, which have "
+                                f"{sorted(pairs_[0])}")
     return [ex[d.source_lang] or "" for ex in pairs_], [ex[d.target_lang] or "" for ex in pairs_]
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from transformers import Seq2SeqTrainingArguments
 
+from util.checks import InputError
+
 LOSS_FNS = ("ce", "weighted_ce", "shallowdeep_ce", "shallowdeep_kd_last", "shallowdeep_kd_unif", "shallowdeep_kd_dyna")
 CONF_TYPES = ("softmax", "softmax_max", "state", "meta")
 
@@ -207,10 +209,10 @@ class DataArguments:
         if self.val_max_target_length is None:
             self.val_max_target_length = self.max_target_length
         if self.dataset_name is None and not (self.train_file or self.validation_file or self.test_file):
-            raise ValueError("Give --dataset_name or at least one of --train_file/--validation_file/--test_file.")
+            raise InputError("Give --dataset_name or at least one of --train_file/--validation_file/--test_file.")
         for f in (self.train_file, self.validation_file, self.test_file):
             if f is not None and f.rsplit(".", 1)[-1] not in ("json", "jsonl", "csv"):
-                raise ValueError(f"{f}: data files must be .json, .jsonl or .csv")
+                raise InputError(f"{f}: data files must be .json, .jsonl or .csv")
 
 
 @dataclass
@@ -237,7 +239,8 @@ class TranslationDataArguments(DataArguments):
     def __post_init__(self):
         super().__post_init__()
         if not self.source_lang or not self.target_lang:
-            raise ValueError("Translation needs --source_lang and --target_lang (e.g. --source_lang de --target_lang en)")
+            raise InputError("Translation needs --source_lang and --target_lang (e.g. --source_lang de "
+                             "--target_lang en)")
         self.source_lang, self.target_lang = self.source_lang.split("_")[0], self.target_lang.split("_")[0]
         if self.instruction is None:
             self.instruction = default_instruction(self.source_lang, self.target_lang)
@@ -259,12 +262,13 @@ class QADataArguments(DataArguments):
     def __post_init__(self):
         super().__post_init__()
         if self.use_chat_template:
-            raise ValueError("--use_chat_template is not supported by run_question_answering.py yet "
+            raise InputError("--use_chat_template is not supported by run_question_answering.py yet "
                              "(summarization and translation only)")
         self.max_source_length, self.max_target_length = self.max_seq_length, self.max_answer_length
         self.val_max_target_length = self.val_max_answer_length or self.max_answer_length
         if self.doc_stride >= self.max_seq_length:
-            raise ValueError(f"--doc_stride {self.doc_stride} must be smaller than --max_seq_length {self.max_seq_length}")
+            raise InputError(f"--doc_stride {self.doc_stride} must be smaller than --max_seq_length "
+                             f"{self.max_seq_length}")
 
 
 @dataclass
@@ -285,67 +289,67 @@ def alias_argv(argv=None):
 
 
 def validate_exit_settings(s: dict, num_decoder_layers: int, training: bool = False) -> None:
-    """Raise ValueError with a readable message for impossible flag combinations."""
+    """Raise InputError (a ValueError) with a readable message for impossible flag combinations."""
     L = num_decoder_layers
     loss = s["intermediate_loss_fn"]
     if loss is not None and loss not in LOSS_FNS:
-        raise ValueError(f"--intermediate_loss_fn {loss!r} is not one of {LOSS_FNS}")
+        raise InputError(f"--intermediate_loss_fn {loss!r} is not one of {LOSS_FNS}")
     if training and loss is not None and not s["output_hidden_states_decoder"]:
-        raise ValueError(f"--intermediate_loss_fn {loss} needs --output_hidden_states_decoder True")
+        raise InputError(f"--intermediate_loss_fn {loss} needs --output_hidden_states_decoder True")
     if loss is not None and loss.startswith("shallowdeep") and s["shallow_exit_layer"] is None:
-        raise ValueError(f"--intermediate_loss_fn {loss} needs --shallow_exit_layer")
+        raise InputError(f"--intermediate_loss_fn {loss} needs --shallow_exit_layer")
     if loss is not None and "_kd_" in loss and s["distill_layer_alpha"] is None:
-        raise ValueError(f"--intermediate_loss_fn {loss} needs --distill_layer_alpha (0.5 in the published recipes)")
+        raise InputError(f"--intermediate_loss_fn {loss} needs --distill_layer_alpha (0.5 in the published recipes)")
     if s["train_meta_cm_head"]:
         if not s["output_hidden_states_decoder"]:
-            raise ValueError("--train_meta_cm_head needs --output_hidden_states_decoder True")
+            raise InputError("--train_meta_cm_head needs --output_hidden_states_decoder True")
         if training and loss is not None:
-            raise ValueError("--train_meta_cm_head trains the head alone: drop --intermediate_loss_fn")
+            raise InputError("--train_meta_cm_head trains the head alone: drop --intermediate_loss_fn")
     for name, top in (("shallow_exit_layer", L - 1), ("static_exit_layer", L), ("exit_min_layer", L - 1)):
         k = s[name]  # static_exit_layer L is the full depth, as in the published code
         if k is not None and not 1 <= k <= top:
-            raise ValueError(f"--{name} {k} is outside 1..{top} (the decoder has {L} layers)")
+            raise InputError(f"--{name} {k} is outside 1..{top} (the decoder has {L} layers)")
     for name in ("exit_conf_threshold", "shallow2deep_conf_threshold"):
         if not 0.0 <= s[name] <= 1.0:
-            raise ValueError(f"--{name} {s[name]} is outside [0, 1]")
+            raise InputError(f"--{name} {s[name]} is outside [0, 1]")
     if s["rollback_conf_threshold"] is not None and s["rollback_conf_threshold"] < 0:
-        raise ValueError("--rollback_conf_threshold is a cross-entropy and must be >= 0")
+        raise InputError("--rollback_conf_threshold is a cross-entropy and must be >= 0")
     if s["distill_layer_alpha"] is not None and s["distill_layer_alpha"] < 0:
-        raise ValueError("--distill_layer_alpha must be >= 0")
+        raise InputError("--distill_layer_alpha must be >= 0")
     for name in ("exit_conf_type", "shallow2deep_conf_type"):
         if s[name] is not None and s[name] not in CONF_TYPES:
-            raise ValueError(f"--{name} {s[name]!r} is not one of {CONF_TYPES}")
+            raise InputError(f"--{name} {s[name]!r} is not one of {CONF_TYPES}")
     if s["use_shallow_deep"]:
         if s["shallow_exit_layer"] is None:
-            raise ValueError("--use_shallow_deep needs --shallow_exit_layer")
+            raise InputError("--use_shallow_deep needs --shallow_exit_layer")
         if not training and s["shallow2deep_conf_type"] is None:
-            raise ValueError("--use_shallow_deep needs --shallow2deep_conf_type (softmax, softmax_max, state or meta)")
+            raise InputError("--use_shallow_deep needs --shallow2deep_conf_type (softmax, softmax_max, state or meta)")
         if s["shallow2deep_conf_type"] == "state":
-            raise ValueError("--shallow2deep_conf_type state compares consecutive layers; FREE checks once at S: use "
+            raise InputError("--shallow2deep_conf_type state compares consecutive layers; FREE checks once at S: use "
                              "softmax or meta")
     if s["use_early_exit"] and not training and s["exit_conf_type"] is None:
-        raise ValueError("--use_early_exit needs --exit_conf_type (softmax, softmax_max, state or meta)")
+        raise InputError("--use_early_exit needs --exit_conf_type (softmax, softmax_max, state or meta)")
     if not s["parallel_gen_token"] and not s["copy_skipped_hidden_states"]:
-        raise ValueError("--parallel_gen_token False needs --copy_skipped_hidden_states True (deep K/V must come from "
+        raise InputError("--parallel_gen_token False needs --copy_skipped_hidden_states True (deep K/V must come from "
                          "somewhere)")
     methods = [m for m, on in (("--static_exit_layer", s["static_exit_layer"] is not None),
                                ("--use_early_exit", s["use_early_exit"]),
                                ("--use_shallow_deep", s["use_shallow_deep"])) if on]
     if len(methods) > 1 and not training:
-        raise ValueError(f"Choose one decoding method, got {' and '.join(methods)}")
+        raise InputError(f"Choose one decoding method, got {' and '.join(methods)}")
     if not s["parallel_causal_mask"] and (s["copy_skipped_hidden_states"] or s["rollback_conf_threshold"] is not None):
-        raise ValueError("--parallel_causal_mask False cannot be combined with copying or rollback")
+        raise InputError("--parallel_causal_mask False cannot be combined with copying or rollback")
     if s["rollback_conf_threshold"] is not None and s["copy_skipped_hidden_states"]:
-        raise ValueError("--rollback_conf_threshold needs --copy_skipped_hidden_states False")
+        raise InputError("--rollback_conf_threshold needs --copy_skipped_hidden_states False")
     if not 0 <= s["adapt_grid_min"] < s["adapt_grid_max"] <= 1 or s["adapt_grid_points"] < 2:
-        raise ValueError("--adapt_grid_min/--adapt_grid_max/--adapt_grid_points must span [0, 1] with >= 2 points")
+        raise InputError("--adapt_grid_min/--adapt_grid_max/--adapt_grid_points must span [0, 1] with >= 2 points")
     if not 0.0 <= s["deep_pass_wait"] <= 1.0:
-        raise ValueError(f"--deep_pass_wait {s['deep_pass_wait']} is outside [0, 1]")
+        raise InputError(f"--deep_pass_wait {s['deep_pass_wait']} is outside [0, 1]")
     if s["exact_verification"] and (s["copy_skipped_hidden_states"] or not s["parallel_causal_mask"]):
-        raise ValueError("--exact_verification needs the causal parallel pass: drop --copy_skipped_hidden_states / "
+        raise InputError("--exact_verification needs the causal parallel pass: drop --copy_skipped_hidden_states / "
                          "--parallel_causal_mask False")
     if s["use_adapt_threshold"] and not s["use_shallow_deep"] and not training:
-        raise ValueError("--use_adapt_threshold applies to FREE: add --use_shallow_deep True")
+        raise InputError("--use_adapt_threshold applies to FREE: add --use_shallow_deep True")
 
 
 def update_config(config, add_args: AdditionalArguments, max_answer_length=None, training=False) -> dict:
@@ -353,13 +357,13 @@ def update_config(config, add_args: AdditionalArguments, max_answer_length=None,
     settings = add_args.resolved(config)
     try:
         validate_exit_settings(settings, num_decoder_layers(config), training=training)
-    except ValueError as e:
+    except InputError as e:
         given = add_args.given()
         saved = [k for k in EXIT_DEFAULTS if k not in given and getattr(config, k, None) is not None
                  and f"--{k}" in str(e)]
         if saved:  # the user never typed these flags: say where the values came from
             where = getattr(config, "name_or_path", "") or "the checkpoint"
-            raise ValueError(f"{e} [{', '.join(saved)} from the config.json of {where}; pass the flag to override "
+            raise InputError(f"{e} [{', '.join(saved)} from the config.json of {where}; pass the flag to override "
                              f"it]") from None
         raise
     config.update({k: v for k, v in settings.items() if k not in _TRAIN_ONLY})

@@ -13,6 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from util import checks  # noqa: E402
 from util.data_gen import make_all  # noqa: E402
 from util.data_gen.squad import MIN_MAX_WORDS  # noqa: E402
 
@@ -38,6 +39,7 @@ def main(argv=None):
     if args.qa_max_words is not None and args.qa_max_words < MIN_MAX_WORDS:
         ap.error(f"--qa_max_words must be at least {MIN_MAX_WORDS} (a context keeps its first sentence, which names "
                  f"its entity), got {args.qa_max_words}")
+    checks.writable_dir(args.out_dir, "--out_dir")
     t0 = time.time()
     try:
         paths = make_all(args.out_dir, args.n_train, args.n_val, args.n_test, args.seed, args.mt_lexicon,
@@ -51,4 +53,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    checks.run_cli(main, "make_data.py")

@@ -2,7 +2,12 @@
 
 Every failure is an `InputError` (a ValueError) whose message names the file, the line or example, and the
 problem, instead of the traceback of the library that tripped over it. The happy path stays cheap: a data
-file is parsed line by line only after `datasets` failed to read it, to say where and why.
+file is parsed line by line only after `datasets` failed to read it, to say where and why; a failure that the
+files do not explain (the disk, the cache, the library) is not the user's and keeps its own exception.
+
+`run_cli` is the boundary of every script: an InputError (or a missing file) ends with one line
+`<script>: error: <message>` and exit status 2, as argparse does for bad flags; anything else is a bug and keeps
+its traceback.
 """
 
 import csv
@@ -109,8 +114,37 @@ def first_problem(path: str, flag: str) -> str | None:
     return None
 
 
+def _columns(path: str) -> list[str]:
+    """The column names of a json / jsonl / csv data file that first_problem found nothing wrong with."""
+    text = read_text(path, "")
+    if path.endswith(".csv"):
+        return next(csv.reader(text.splitlines(keepends=True)), [])
+    lines = [line for line in text.splitlines() if line.strip()]
+    rows = [json.loads(line) for line in lines] if _json_line_problem(lines[:1]) is None else json.loads(text)
+    return list(dict.fromkeys(k for row in rows for k in row))
+
+
+def files_problem(files: dict) -> str | None:
+    """What in the content of {split: path} makes `datasets` fail to read them, or None when the files look fine
+    (the reader failed for another reason: the disk, the cache, the library)."""
+    for split, f in files.items():
+        problem = first_problem(f, f"--{split}_file")
+        if problem:
+            return f"--{split}_file {f}: {problem}"
+    cols = {split: _columns(f) for split, f in files.items()}
+    (first, c0), *rest = cols.items()
+    for split, c in rest:
+        if set(c) != set(c0):
+            return (f"--{split}_file {files[split]} has the columns {sorted(c)} and --{first}_file {files[first]} "
+                    f"has {sorted(c0)}: all splits must have the same columns")
+    return None
+
+
 def load_data_files(files: dict, cache_dir=None):
-    """{split: path} of json / jsonl / csv files -> DatasetDict, or an InputError naming the file and line."""
+    """{split: path} of json / jsonl / csv files -> DatasetDict, or an InputError naming the file and line.
+
+    When `datasets` fails, the files are parsed again line by line: a problem found there is the user's
+    (InputError, with the reader's exception as its cause); otherwise the reader's exception is raised unchanged."""
     import datasets
 
     for split, f in files.items():
@@ -121,12 +155,11 @@ def load_data_files(files: dict, cache_dir=None):
         raise InputError(f"Data files must share one format, got {sorted(exts)}")
     try:
         raw = datasets.load_dataset(exts.pop(), data_files=files, cache_dir=cache_dir)
-    except Exception as e:  # any failure of the reader: find the file and line that caused it
-        for split, f in files.items():
-            problem = first_problem(f, f"--{split}_file")
-            if problem:
-                raise InputError(f"--{split}_file {f}: {problem}") from e
-        raise InputError(f"Could not read {files}: {e.__cause__ or e}. All splits must have the same columns.") from e
+    except Exception as e:
+        problem = files_problem(files)
+        if problem:
+            raise InputError(problem) from e
+        raise  # not the content of the files: the reader's own error, with its traceback
     for split, ds in raw.items():
         if len(ds) == 0:
             raise InputError(f"--{split}_file {files[split]} holds no examples")

@@ -19,13 +19,55 @@ from util import checks
 logger = logging.getLogger(__name__)
 
 
+class CliArgumentParser(HfArgumentParser):
+    """HfArgumentParser whose errors are InputErrors: run_cli ends them with one line `<script>: error: ...` and
+    exit status 2, instead of argparse's usage of every Trainer flag (some 190 lines) before that line."""
+
+    def error(self, message):
+        raise checks.InputError(message)
+
+
+def unrecognized(parser, remaining) -> str:
+    """argparse's message for arguments the parser does not know, with the closest known flags."""
+    import difflib
+
+    known = [o for a in parser._actions for o in a.option_strings]
+    close = [m for a in remaining if a.startswith("--")
+             for m in difflib.get_close_matches(a.split("=", 1)[0], known, n=1)]
+    return f"unrecognized arguments: {' '.join(remaining)}" + (f" (did you mean {', '.join(close)}?)" if close else "")
+
+
 def parse_args(data_cls, argv=None):
-    """(model_args, data_args, training_args, additional_args) from the CLI or a single .json file."""
-    parser = HfArgumentParser((ModelArguments, data_cls, TrainingArguments, AdditionalArguments))
+    """(model_args, data_args, training_args, additional_args) from the CLI or a single .json file.
+
+    Every problem of the flags (unknown, of the wrong type, contradicting each other in a dataclass's
+    __post_init__, ours or the Trainer's) is an InputError; a ValueError it was raised as stays its cause."""
+    parser = CliArgumentParser((ModelArguments, data_cls, TrainingArguments, AdditionalArguments))
     argv = alias_argv(argv)
     if len(argv) == 1 and argv[0].endswith(".json"):
-        return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
-    return parser.parse_args_into_dataclasses(args=argv)
+        flag = "the arguments file"
+        try:
+            args = json.loads(checks.read_text(argv[0], flag))
+        except ValueError as e:
+            raise checks.InputError(f"{flag} {argv[0]}: line {e.lineno} is not valid JSON ({e.msg}, "
+                                    f"column {e.colno})") from None
+        if not isinstance(args, dict):
+            raise checks.InputError(f"{flag} {argv[0]} must hold one JSON object {{flag name: value}}")
+        unknown = sorted(set(args) - {a.dest for a in parser._actions})
+        if unknown:
+            raise checks.InputError(f"{flag} {argv[0]}: unknown key(s) {unknown}")
+        parse = lambda: parser.parse_dict(args)  # noqa: E731
+    else:
+        remaining = parser.parse_known_args(argv)[1]  # before any __post_init__ check, which a typo would mislead
+        if remaining:
+            raise checks.InputError(unrecognized(parser, remaining))
+        parse = lambda: parser.parse_args_into_dataclasses(args=argv)  # noqa: E731
+    try:
+        return parse()
+    except checks.InputError:
+        raise
+    except ValueError as e:
+        raise checks.InputError(str(e)) from e
 
 
 def setup(training_args):
@@ -80,8 +122,8 @@ def detect_last_checkpoint(training_args):
         return None
     last = last_complete_checkpoint(out)
     if last is None and len(os.listdir(out)) > 0:
-        raise ValueError(f"Output directory ({out}) already exists and is not empty. "
-                         "Use --overwrite_output_dir to train into it anyway.")
+        raise checks.InputError(f"Output directory ({out}) already exists and is not empty. "
+                                "Use --overwrite_output_dir to train into it anyway.")
     if last is not None and training_args.resume_from_checkpoint is None:
         logger.info(f"Checkpoint detected, resuming training at {last}. Change --output_dir or add "
                     "--overwrite_output_dir to train from scratch.")
@@ -100,14 +142,16 @@ def load_raw_datasets(data_args, model_args):
 def require_columns(dataset, columns, flag_hint=""):
     missing = [c for c in columns if c not in dataset.column_names]
     if missing:
-        raise ValueError(f"Column(s) {missing} not found in the data; it has {dataset.column_names}. {flag_hint}")
+        raise checks.InputError(f"Column(s) {missing} not found in the data; it has {dataset.column_names}. "
+                                f"{flag_hint}".rstrip())
 
 
 def select_split(raw, split, max_samples, needed: bool):
     if not needed:
         return None
     if split not in raw:
-        raise ValueError(f"This stage needs a '{split}' split: pass the matching --*_file or a dataset that has it.")
+        raise checks.InputError(f"This stage needs a '{split}' split: pass the matching --*_file or a dataset that "
+                                "has it.")
     ds = raw[split]
     return ds.select(range(min(max_samples, len(ds)))) if max_samples is not None else ds
 
@@ -324,11 +368,11 @@ def causal_lm_features(tokenizer, sources, targets, data_args, max_target, with_
 def require_chat_template(tokenizer, decoder_only: bool) -> None:
     """--use_chat_template needs a decoder-only model whose tokenizer has a chat template."""
     if not decoder_only:
-        raise ValueError("--use_chat_template applies to decoder-only (causal LM) models; this model is "
-                         "encoder-decoder: drop the flag (use --source_prefix for a task prefix)")
+        raise checks.InputError("--use_chat_template applies to decoder-only (causal LM) models; this model is "
+                                "encoder-decoder: drop the flag (use --source_prefix for a task prefix)")
     if not getattr(tokenizer, "chat_template", None):
-        raise ValueError("--use_chat_template: the tokenizer has no chat template (not an instruct/chat checkpoint); "
-                         "drop the flag to use --source_prefix + source + --decoder_only_separator")
+        raise checks.InputError("--use_chat_template: the tokenizer has no chat template (not an instruct/chat "
+                                "checkpoint); drop the flag to use --source_prefix + source + --decoder_only_separator")
 
 
 def stop_at_end_of_turn(model, tokenizer) -> None:
