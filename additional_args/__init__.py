@@ -43,6 +43,9 @@ EXIT_DEFAULTS = {
     "use_adapt_threshold": False,
     "exact_verification": False,
     "deep_pass_wait": 1.0,
+    "max_draft_tokens": None,
+    "exit_shortlist_size": None,
+    "fast_kernels": False,
     "exit_decay_variant": "calm",
     "adapt_grid_min": 0.3,
     "adapt_grid_max": 0.9,
@@ -99,6 +102,15 @@ class AdditionalArguments:
         "cuts a row back where the deep layers disagree. Outputs do not change, only the schedule (throughput); "
         "0: a deep pass at every such token, as published (always so at batch size 1, and for the copy and "
         "bidirectional variants, whose passes need one trial token at the end).")
+    max_draft_tokens: int | None = _opt(
+        "FREE: at most this many exits in a row; the next token goes deep and the deep pass verifies the run "
+        "(draft-length control; the confidence threshold stops a run earlier).")
+    exit_shortlist_size: int | None = _opt(
+        "FREE / CALM: confidence-gated exits score only the checkpoint's K most frequent output tokens "
+        "(exit_token_ranking in its config); the final layer always scores the whole vocabulary.")
+    fast_kernels: bool | None = _opt(
+        "Decode with the product layout that is fastest on a CPU for each shape (float32); rounds differently "
+        "from HF's modules, so outputs equal our own full path's, and HF generate's up to near-ties.")
     use_adapt_threshold: bool | None = _opt("FREE adaptive threshold (Beta mixture).")
     exact_verification: bool | None = _opt(
         "FREE: check every stacked shallow token against the deep pass and cut back at the first disagreement "
@@ -343,6 +355,9 @@ def validate_exit_settings(s: dict, num_decoder_layers: int, training: bool = Fa
         raise InputError("--rollback_conf_threshold needs --copy_skipped_hidden_states False")
     if not 0 <= s["adapt_grid_min"] < s["adapt_grid_max"] <= 1 or s["adapt_grid_points"] < 2:
         raise InputError("--adapt_grid_min/--adapt_grid_max/--adapt_grid_points must span [0, 1] with >= 2 points")
+    for name in ("max_draft_tokens", "exit_shortlist_size"):
+        if s[name] is not None and s[name] < 1:
+            raise InputError(f"--{name} {s[name]} must be >= 1")
     if not 0.0 <= s["deep_pass_wait"] <= 1.0:
         raise InputError(f"--deep_pass_wait {s['deep_pass_wait']} is outside [0, 1]")
     if s["exact_verification"] and (s["copy_skipped_hidden_states"] or not s["parallel_causal_mask"]):

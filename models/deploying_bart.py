@@ -67,8 +67,9 @@ class BartAdapter:
     def normed(self, h: torch.Tensor) -> torch.Tensor:
         return self.final_norm(h) if self.final_norm is not None else h
 
-    def logits(self, h: torch.Tensor) -> torch.Tensor:
-        return self.lm_head(self.normed(h)) + self.bias
+    def logits(self, h: torch.Tensor, head=None) -> torch.Tensor:
+        """Exit logits; `head` (a Shortlist, which carries its share of the bias) replaces the LM head."""
+        return self.lm_head(self.normed(h)) + self.bias if head is None else head(self.normed(h))
 
     def fill_kv(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> None:
         """State propagation: layer i's K/V for the span's tokens, which skipped it, from their exit state.

@@ -71,10 +71,13 @@ class LlamaAdapter:
         self.window = getattr(cfg, "sliding_window", None) if SLIDING in self.types else None
         # Gemma 3 rotates each layer type with its own base: its rotary module takes the type
         self.rope_by_type = "layer_type" in inspect.signature(self.rotary.forward).parameters
+        self.block = getattr(model, "exit_block", None)  # an exit that attends: cache slot num_layers
+        self.block_layer = getattr(cfg, "exit_block_layer", None) if self.block is not None else None
 
     def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-              depth: int | None = None, enc: torch.Tensor | None = None) -> Session:
-        """Prefill: every row's prompt (its padding, left or right, removed) through the first `depth` layers.
+              depth: int | None = None, enc: torch.Tensor | None = None, block: bool = False) -> Session:
+        """Prefill: every row's prompt (its padding, left or right, removed) through the first `depth` layers,
+        and with `block` the exit block over layer exit_block_layer's states (its K/V for the prompt).
         (`enc`, an encoder-decoder's encoder output, is unused.)"""
         rope = getattr(self.rotary, "rope_type", "default")
         batch_dependent = {"dynamic", "longrope"} & set(rope.values() if isinstance(rope, dict) else [rope])
@@ -89,12 +92,14 @@ class LlamaAdapter:
         ids = torch.zeros(len(prompts), int(n.max()), dtype=torch.long, device=input_ids.device)
         for b, p in enumerate(prompts):
             ids[b, :len(p)] = torch.tensor(p)
-        kv = RaggedCache(len(prompts), self.num_layers)
+        kv = RaggedCache(len(prompts), self.num_layers + (self.block is not None))
         sess = Session(kv=kv, cache=kv, prompts=prompts)
         span = self.span(torch.zeros_like(n), n)
         h = self.embed(ids, span)
         for i in range(depth or self.num_layers):
             h = self.layer(sess, i, h, span)
+            if block and i + 1 == self.block_layer:
+                self.exit_block(sess, h, span)
         last = h[torch.arange(len(prompts), device=h.device), (n - 1).to(h.device)]
         sess.first_hidden = last[:, None]
         return sess
@@ -118,11 +123,19 @@ class LlamaAdapter:
         return self.layers[i](h, attention_mask=mask, position_ids=span.positions, cache=sess.cache,
                               use_cache=True, position_embeddings=rope)
 
+    def exit_block(self, sess: Session, h: torch.Tensor, span: Span) -> torch.Tensor:
+        """The exit block on layer exit_block_layer's states (writes its own K/V)."""
+        mask, rope = span.extra[self.types[-1]]
+        sess.begin(span)
+        return self.block(h, attention_mask=mask, position_ids=span.positions, cache=sess.cache, use_cache=True,
+                          position_embeddings=rope)
+
     def normed(self, h: torch.Tensor) -> torch.Tensor:
         return self.norm(h)
 
-    def logits(self, h: torch.Tensor) -> torch.Tensor:
-        return soft_cap(self.lm_head(self.norm(h)), self.cap)
+    def logits(self, h: torch.Tensor, head=None) -> torch.Tensor:
+        """Exit logits; `head` (a Shortlist) replaces the LM head."""
+        return soft_cap((head or self.lm_head)(self.norm(h)), self.cap)
 
     def fill_kv(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> None:
         """State propagation: layer i's K/V for the span's tokens, which skipped it, from their exit state."""

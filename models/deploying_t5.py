@@ -130,9 +130,10 @@ class T5Adapter:
     def normed(self, h: torch.Tensor) -> torch.Tensor:
         return self.norm(h)
 
-    def logits(self, h: torch.Tensor) -> torch.Tensor:
+    def logits(self, h: torch.Tensor, head=None) -> torch.Tensor:
+        """Exit logits; `head` (a Shortlist) replaces the LM head."""
         z = self.norm(h)
-        return self.lm_head(z * self.scale if self.scale is not None else z)
+        return (head or self.lm_head)(z * self.scale if self.scale is not None else z)
 
     def fill_kv(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> None:
         """State propagation: layer i's K/V for the span's tokens, which skipped it, from their exit state.

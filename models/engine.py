@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from additional_args import EXIT_DEFAULTS, validate_exit_settings
+from models.deploying_common import Shortlist
 from util import skip_conf
 from util.bmm import BetaMixtureThreshold
 
@@ -51,6 +52,9 @@ class Policy:
     verify: bool = False
     adapt: bool = False
     wait: float = 0.0  # FREE in a batch: share of unfinished rows with trial tokens that triggers a deep pass
+    max_draft: int | None = None  # FREE: at most this many exits in a row; the next token goes deep
+    shortlist: tuple | None = None  # token ids a confidence-gated exit scores (None: the whole vocabulary)
+    fast_kernels: bool = False  # CPU: product layouts by shape (deploying_common.fast_product)
 
 
 def _setting(cfg, key):
@@ -69,7 +73,17 @@ def policy_from_config(cfg, num_layers: int, has_meta_head: bool) -> Policy:
     method = "static" if static is not None else "calm" if calm else "free" if free else "full"
     if method == "static" and static == num_layers:
         method, static = "full", None  # every layer: the full model
-    p = Policy(method=method, static_layer=static)
+    p = Policy(method=method, static_layer=static, fast_kernels=bool(s["fast_kernels"]))
+    K = s["exit_shortlist_size"]
+    if K is not None and method in ("calm", "free"):
+        ranking = getattr(cfg, "exit_token_ranking", None)
+        if not ranking:
+            raise ValueError("--exit_shortlist_size needs the checkpoint's exit_token_ranking (the tokens the model "
+                             "emits, most frequent first; scripts/train_exit_adapter.py writes it)")
+        if K > len(ranking):
+            raise ValueError(f"--exit_shortlist_size {K} is larger than the checkpoint's exit_token_ranking "
+                             f"({len(ranking)} tokens)")
+        p.shortlist = tuple(ranking[:K])
     if method == "calm":
         p.conf_type, p.threshold = s["exit_conf_type"], s["exit_conf_threshold"]
         p.min_layer = max(1, s["exit_min_layer"] or 1)
@@ -81,6 +95,7 @@ def policy_from_config(cfg, num_layers: int, has_meta_head: bool) -> Policy:
         p.copy_skipped, p.causal = s["copy_skipped_hidden_states"], s["parallel_causal_mask"]
         p.rollback, p.verify = s["rollback_conf_threshold"], s["exact_verification"]
         p.adapt, p.wait = s["use_adapt_threshold"], s["deep_pass_wait"]
+        p.max_draft = s["max_draft_tokens"]
     if p.conf_type == "meta" and not has_meta_head:
         raise ValueError("confidence 'meta' needs a trained meta head: this checkpoint has none; train it with "
                          "--train_meta_cm_head True")
@@ -317,11 +332,18 @@ class Engine:
         self.exit_adapters = dict(exit_adapters or {})  # layer -> trained module in front of the shared head
         self.device = adapter.lm_head.weight.device
         self.depth = policy.static_layer if policy.method == "static" else self.L  # layers of a non-exiting step
+        self.shortlist = (Shortlist(policy.shortlist, adapter.lm_head, getattr(adapter, "bias", None))
+                          if policy.shortlist else None)
+        # FREE's exit at S may be a block that attends (trained for that layer): it runs on every token's layer-S
+        # state, so its own cache is always complete, and is cut back with the rest
+        self.block = policy.method == "free" and getattr(adapter, "block_layer", None) == policy.shallow_layer
 
-    def _head(self, h, layer: int):
-        """Exit logits of layer `layer`'s state: through its trained exit adapter, if any, then the shared head."""
+    def _head(self, h, layer: int, draft: bool = False):
+        """Exit logits of layer `layer`'s state: through its trained exit adapter, if any, then the shared head
+        (a `draft` exit, whose token a confidence decides, scores only the shortlist when there is one)."""
         a = self.exit_adapters.get(layer)
-        return self.ad.logits(a(h) if a is not None else h)
+        head = self.shortlist if draft and layer < self.L else None
+        return self.ad.logits(a(h) if a is not None else h, head)
 
     # ---- confidence -------------------------------------------------------------------------------
     def _confidence(self, h, logits, h_prev=None) -> list:
@@ -395,11 +417,11 @@ class Engine:
         for i in range(L):
             if i >= p.min_layer:
                 hl = _rows(h, live)
-                logits = self._head(hl, i) if logits_needed else None
+                logits = self._head(hl, i, draft=True) if logits_needed else None
                 c = self._confidence(hl, logits, None if h_prev is None else _rows(h_prev, live))
                 o = [q for q, b in enumerate(live) if c[q] > thr[b]]
                 if o:
-                    ex = _rows(logits, o) if logits is not None else self._head(_rows(hl, o), i)
+                    ex = _rows(logits, o) if logits is not None else self._head(_rows(hl, o), i, draft=True)
                     for k, q in enumerate(o):
                         b = live[q]
                         out[b], records[b] = ex[k, -1], TokenRecord(i, c[q])
@@ -461,7 +483,10 @@ class Engine:
         tok, pos = self._inputs(batch)
         span = self.ad.span(pos, torch.tensor(ready, dtype=torch.long))
         h = self._layers(sess, self.ad.embed(tok, span), span, range(self.p.shallow_layer), st)
-        logits = self._head(h, self.p.shallow_layer)[:, -1]
+        if self.block:
+            logits = self.ad.logits(self.ad.exit_block(sess, h, span), self.shortlist)[:, -1]
+        else:
+            logits = self._head(h, self.p.shallow_layer, draft=True)[:, -1]
         return h, logits, self._confidence(h, logits[:, None])
 
     def _stack(self, r, h, conf: float, thr: float, logits=None) -> bool:
@@ -469,9 +494,21 @@ class Engine:
         deep = True
         if conf > thr:
             r.confident_steps += 1
-            deep = self.thr.explore(r.confident_steps - 1)
+            deep = self.thr.explore(r.confident_steps - 1) or self._draft_full(r)
         r.stack.append(_Item(h, conf, deep, r.confident_steps, logits))
         return deep
+
+    def _draft_full(self, r) -> bool:
+        """Whether the row has drafted max_draft exits since its last deep token (draft-length control: the next
+        token goes deep, and the deep pass verifies the run; the cap comes from the cost of the deep pass)."""
+        if self.p.max_draft is None:
+            return False
+        run = 0
+        for it in reversed(r.stack):
+            if it.deep:
+                break
+            run += 1
+        return run >= self.p.max_draft
 
     def _unsettled(self, r) -> bool:
         """Whether a row may not end yet: tokens on trial, or (an exact mode) tokens the deep layers did not check."""
@@ -618,7 +655,7 @@ class Engine:
         ids, mask, enc = input_ids, attention_mask, encoder_out
         if copies > 1:
             ids, mask, enc = (None if t is None else t[::copies] for t in (input_ids, attention_mask, encoder_out))
-        sess = self.ad.start(ids, mask, depth=self.depth, enc=enc)
+        sess = self.ad.start(ids, mask, depth=self.depth, enc=enc, **({"block": True} if self.block else {}))
         if copies > 1:
             sess.select(torch.arange(ids.shape[0]).repeat_interleave(copies).tolist())
         B = input_ids.shape[0]

@@ -16,6 +16,7 @@ from transformers.generation.stopping_criteria import (EosTokenCriteria, MaxLeng
 from transformers.generation.utils import GenerateDecoderOnlyOutput, GenerateEncoderDecoderOutput
 
 from models.beam import beam_search
+from models.deploying_common import fast_kernels
 from models.engine import DecodeStats, Engine, Policy, ThresholdState, exit_tensors, policy_from_config
 
 # Applied: by HF's processors and stopping criteria (which the engine calls), or by the engine itself.
@@ -171,7 +172,7 @@ class EarlyExitGenerationMixin:
 
     def generate(self, inputs=None, generation_config=None, use_engine: bool | None = None, **kwargs):
         policy = self.exit_policy()
-        if policy.method == "full" and not use_engine:
+        if policy.method == "full" and not use_engine and not policy.fast_kernels:
             return super().generate(inputs, generation_config=generation_config, **kwargs)
         given = [k for k in _CALL_REFUSED if kwargs.get(k) not in (None, False)]
         if kwargs.get("cache_implementation") == "paged":
@@ -215,17 +216,20 @@ class EarlyExitGenerationMixin:
             if getattr(model, "_exit_stats", None) is None:
                 model._exit_stats = DecodeStats()
             if gc.num_beams > 1:
-                out = beam_search(model, engine, input_ids, model_kwargs.get("attention_mask"), logits_processor,
-                                  stopping_criteria, gc, st, encoder_out=enc)
+                with fast_kernels(model, policy.fast_kernels):
+                    out = beam_search(model, engine, input_ids, model_kwargs.get("attention_mask"), logits_processor,
+                                      stopping_criteria, gc, st, encoder_out=enc)
                 model._exit_stats.add(st)
                 return out
             max_length, eos, rest = _fast_stops(stopping_criteria)
             max_length = max_length if max_length is not None else gc.max_length
             start = int(input_ids[0, 0]) if model.config.is_encoder_decoder else None
             # an encoder-decoder's input_ids are its decoder inputs; the engine takes the encoder output HF computed
-            rows, _ = engine.run(input_ids, model_kwargs.get("attention_mask"), start, max_length - input_ids.shape[1],
-                                 eos, st, processors=logits_processor, criteria=rest or None, streamer=streamer,
-                                 sample=bool(gc.do_sample), encoder_out=enc)
+            with fast_kernels(model, policy.fast_kernels):
+                rows, _ = engine.run(input_ids, model_kwargs.get("attention_mask"), start,
+                                     max_length - input_ids.shape[1], eos, st, processors=logits_processor,
+                                     criteria=rest or None, streamer=streamer, sample=bool(gc.do_sample),
+                                     encoder_out=enc)
             model._exit_stats.add(st)
             pad = int(gc._pad_token_tensor) if gc._pad_token_tensor is not None else 0
             return _outputs(model, rows, input_ids, gc, pad)

@@ -28,7 +28,7 @@ from transformers import initialization as init
 from models.generation import EarlyExitGenerationMixin
 from util import losses
 
-EXIT_MODULES = ("cm_head", "layer_transformation", "exit_adapters")
+EXIT_MODULES = ("cm_head", "layer_transformation", "exit_adapters", "exit_block")
 
 
 class MetaHead(nn.Sequential):
@@ -91,7 +91,20 @@ class EarlyExitModelMixin(EarlyExitGenerationMixin):
         if exit_adapter_layers(config):
             rank = getattr(config, "exit_adapter_rank", None)
             self.exit_adapters = nn.ModuleDict({str(i): ExitAdapter(d, rank) for i in exit_adapter_layers(config)})
+        if getattr(config, "exit_block_layer", None) is not None:
+            self.exit_block = self.make_exit_block()
         self._init_exit_modules()
+
+    def make_exit_block(self) -> nn.Module:
+        """An exit that attends (Kangaroo, Liu et al. 2024, section 3.1: a shallow sub-network plus one attention
+        block as the draft model): a decoder layer of the model's own last layer's kind, run on layer S's state
+        with a KV cache of its own (the slot after the last layer), then the shared final norm and head."""
+        if self.config.is_encoder_decoder:
+            raise ValueError("exit_block_layer (an exit that attends) is implemented for decoder-only models")
+        layers = self.model.layers
+        block = type(layers[-1])(self.config, layer_idx=len(layers) - 1)  # the last layer's attention type
+        block.self_attn.layer_idx = len(layers)  # its own cache slot
+        return block
 
     @property
     def exit_hidden_size(self) -> int:

@@ -46,7 +46,7 @@ TASKS = {
 def backbone_hash(model) -> str:
     h = hashlib.sha256()
     for name, p in sorted(model.state_dict().items()):
-        if not name.startswith("exit_adapters."):
+        if not name.startswith(("exit_adapters.", "exit_block.")):
             h.update(name.encode())
             h.update(p.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
@@ -108,6 +108,25 @@ def exit_logits(model, adapter, h):
     return model.exit_logits(model.exit_norm(adapter(h) if adapter is not None else h))
 
 
+def token_ranking(seqs, teacher_top, size: int, vocab: int) -> list[int]:
+    """Token ids, most useful to a shortlist first: by how often the full model emits them in its own answers, then
+    how often it predicts them at the other training positions, then by id (a BPE vocabulary's ids roughly follow
+    merge order, i.e. frequency); `size` of them (the shortlist sizes a decode may pick are its prefixes)."""
+    emitted = torch.bincount(torch.tensor([y for s, a in seqs for y in s[a:]]), minlength=vocab)[:vocab]
+    predicted = torch.bincount(teacher_top, minlength=vocab)[:vocab]
+    ids = torch.arange(vocab)
+    key = emitted.double() * (vocab + 1) ** 2 + predicted.double() * (vocab + 1) + (vocab - ids).double()
+    return key.argsort(descending=True)[:size].tolist()
+
+
+def shortlist_report(ranking, seqs, sizes) -> dict:
+    """Per shortlist size K: the share of the full model's answer tokens (held-out prompts) among its first K."""
+    tokens = torch.tensor([y for s, a in seqs for y in s[a:]])
+    pos = {t: i for i, t in enumerate(ranking)}
+    rank = torch.tensor([pos.get(int(t), len(ranking)) for t in tokens])
+    return {str(k): round(float((rank < k).float().mean()), 4) for k in sizes}
+
+
 @torch.no_grad()
 def measure(model, adapter, h, teacher_top, thresholds, conf_type="softmax", chunk=512):
     """Top-1 agreement with the full model, and per threshold: share of positions above it (would exit) and the
@@ -124,6 +143,112 @@ def measure(model, adapter, h, teacher_top, thresholds, conf_type="softmax", chu
         rows[str(thr)] = {"exit_share": round(float(out.float().mean()), 4),
                           "agree_when_exiting": round(float(agree[out].float().mean()), 4) if out.any() else None}
     return {"agreement": round(float(agree.float().mean()), 4), "by_threshold": rows}
+
+
+@torch.no_grad()
+def collect_sequences(model, seqs, layer: int, pad: int, batch: int):
+    """Per sequence, layer `layer`'s raw states and the full model's final normalised states at every position
+    (an exit block attends over the whole prefix, so it trains on sequences, not on positions)."""
+    hs, final = [], []
+    for i in range(0, len(seqs), batch):
+        chunk = seqs[i:i + batch]
+        T = max(len(s) for s, _ in chunk)
+        ids = torch.tensor([s + [pad] * (T - len(s)) for s, _ in chunk])
+        mask = torch.tensor([[1] * len(s) + [0] * (T - len(s)) for s, _ in chunk])
+        out = model.model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+        for b, (s, _) in enumerate(chunk):
+            hs.append(out.hidden_states[layer][b, :len(s)].clone())
+            final.append(out.hidden_states[-1][b, :len(s)].clone())
+    return hs, final
+
+
+def block_logits(model, block, short, hs):
+    """(rows, T, K) shortlist logits of the exit block over right-padded sequences of layer-S states, and the
+    (rows, T) mask of real positions."""
+    n = torch.tensor([len(h) for h in hs])
+    T = int(n.max())
+    X = torch.zeros(len(hs), T, hs[0].shape[-1])
+    for b, h in enumerate(hs):
+        X[b, :len(h)] = h
+    real = torch.arange(T)[None, :] < n[:, None]
+    visible = torch.tril(torch.ones(T, T, dtype=torch.bool))[None] & real[:, None, :]
+    mask = torch.zeros(visible.shape).masked_fill(~visible, torch.finfo(X.dtype).min)[:, None]
+    pos = torch.arange(T)[None].expand(len(hs), -1)
+    z = block(X, attention_mask=mask, position_ids=pos, position_embeddings=model.model.rotary_emb(X, pos))
+    return short(model.exit_norm(z)), real
+
+
+def teacher_logits(model, short, final):
+    n = torch.tensor([len(h) for h in final])
+    X = torch.zeros(len(final), int(n.max()), final[0].shape[-1])
+    for b, h in enumerate(final):
+        X[b, :len(h)] = h
+    return short(X)
+
+
+def train_block(model, block, short, hs, final, answer_starts, steps: int, lr: float, batch: int, seed: int,
+                prompts: bool):
+    """KL(full || block) over the shortlist (the teacher's distribution renormalised over it), at the answers'
+    positions (with `prompts`, at every position)."""
+    g = torch.Generator().manual_seed(seed)
+    params = [p for p in block.parameters()]
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 20) * max(0.0, 1 - s / steps))
+    losses = []
+    for step in range(steps):
+        idx = torch.randint(0, len(hs), (batch,), generator=g).tolist()
+        with torch.no_grad():
+            t = F.log_softmax(teacher_logits(model, short, [final[i] for i in idx]), -1)
+        z, real = block_logits(model, block, short, [hs[i] for i in idx])
+        if not prompts:
+            real = real & (torch.arange(real.shape[1])[None] >= torch.tensor([answer_starts[i] - 1 for i in idx])[:, None])
+        kl = F.kl_div(F.log_softmax(z, -1), t, log_target=True, reduction="none").sum(-1)
+        loss = kl[real].mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        if step % 50 == 0 or step == steps - 1:
+            print(f"  block step {step + 1}/{steps}: KL {loss.item():.3f}", flush=True)
+    for p in params:
+        p.requires_grad_(False)
+    return losses
+
+
+@torch.no_grad()
+def measure_block(model, block, short, hs, final, answer_starts, thresholds, chunk=8):
+    """measure() for an exit block: agreement of its shortlist top-1 with the full model's top-1 (over the whole
+    vocabulary) at the answers' positions, and per threshold the exit share and agreement among exits."""
+    agree, conf = [], []
+    for i in range(0, len(hs), chunk):
+        z, _ = block_logits(model, block, short, hs[i:i + chunk])
+        for b, j in enumerate(range(i, min(i + chunk, len(hs)))):
+            a, T = answer_starts[j] - 1, len(hs[j]) - 1
+            top = model.exit_logits(final[j][a:T]).argmax(-1)
+            zb = z[b, a:T]
+            agree.append(short.ids[zb.argmax(-1)] == top)
+            conf.append(F.softmax(zb, -1).max(-1).values)
+    agree, conf = torch.cat(agree), torch.cat(conf)
+    rows = {}
+    for thr in thresholds:
+        out = conf > thr
+        rows[str(thr)] = {"exit_share": round(float(out.float().mean()), 4),
+                          "agree_when_exiting": round(float(agree[out].float().mean()), 4) if out.any() else None}
+    return {"agreement": round(float(agree.float().mean()), 4), "by_threshold": rows}
+
+
+class _SmallHead:
+    """The LM head's rows for a shortlist, as a differentiable function (the shortlist's own logits, K wide)."""
+
+    def __init__(self, model, ids):
+        self.ids = torch.tensor(ids)
+        self.W = model.get_output_embeddings().weight.detach()[self.ids].contiguous()
+
+    def __call__(self, z):
+        return z @ self.W.T
 
 
 def train_adapter(model, adapter, h, teacher_h, steps: int, lr: float, batch: int, seed: int):
@@ -151,6 +276,12 @@ def main(argv=None):
     ap.add_argument("--out_dir", required=True)
     ap.add_argument("--layers", type=int, nargs="+", required=True, help="exit layers S to train adapters for")
     ap.add_argument("--rank", type=int, default=None, help="bottleneck width; none: a full linear map")
+    ap.add_argument("--exit_form", choices=("adapter", "block"), default="adapter",
+                    help="adapter: a per-position MLP in front of the shared head (one per --layers); block: one "
+                         "decoder layer (initialised from the model's last) that attends over its own cache, run on "
+                         "layer S's state and trained over the shortlist (one S)")
+    ap.add_argument("--block_shortlist", type=int, default=8192, help="block: the shortlist it is trained over")
+    ap.add_argument("--block_batch", type=int, default=4, help="block: sequences per step")
     ap.add_argument("--tasks", nargs="+", default=["summarize", "news", "translate"], choices=sorted(TASKS))
     ap.add_argument("--num_prompts", type=int, default=192)
     ap.add_argument("--num_eval_prompts", type=int, default=48)
@@ -162,6 +293,9 @@ def main(argv=None):
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.5, 0.7, 0.8, 0.9])
     ap.add_argument("--train_on_prompts", action="store_true",
                     help="also distil at the prompts' positions (more data; the exit is only used on answers)")
+    ap.add_argument("--ranking_size", type=int, default=16384,
+                    help="tokens saved in exit_token_ranking (the largest --exit_shortlist_size a decode can use)")
+    ap.add_argument("--shortlist_sizes", type=int, nargs="*", default=[2048, 4096, 8192, 16384])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no_save", action="store_true", help="measure only")
     args = ap.parse_args(argv)
@@ -192,9 +326,38 @@ def main(argv=None):
     top_e = torch.cat([model.exit_logits(teacher_e[i:i + 512]).argmax(-1) for i in range(0, len(teacher_e), 512)])
     report.update(collect_seconds=round(time.time() - t, 1), train_positions=len(teacher), eval_positions=len(top_e))
     print(f"{len(teacher)} training / {len(top_e)} held-out positions ({time.time() - t0:.0f}s)", flush=True)
+    V = model.config.vocab_size
+    top = torch.cat([model.exit_logits(teacher[i:i + 512]).argmax(-1) for i in range(0, len(teacher), 512)])
+    ranking = token_ranking(train_s, top, min(args.ranking_size, V), V)
+    report["shortlist_coverage"] = shortlist_report(ranking, eval_s, args.shortlist_sizes)
+    print(f"held-out answer tokens inside the shortlist: {report['shortlist_coverage']}", flush=True)
 
+    if args.exit_form == "block":
+        if len(args.layers) != 1:
+            raise SystemExit("--exit_form block trains one exit block: give one --layers value")
+        S = args.layers[0]
+        short = _SmallHead(model, ranking[:args.block_shortlist])
+        t = time.time()
+        hs, fin = collect_sequences(model, train_s, S, pad, args.gen_batch)
+        hs_e, fin_e = collect_sequences(model, eval_s, S, pad, args.gen_batch)
+        starts, starts_e = [a for _, a in train_s], [a for _, a in eval_s]
+        block = model.make_exit_block()
+        block.load_state_dict(model.model.layers[-1].state_dict())
+        block.eval()
+        before_b = measure_block(model, block, short, hs_e, fin_e, starts_e, args.thresholds)
+        block.train()
+        losses = train_block(model, block, short, hs, fin, starts, args.steps, args.lr, args.block_batch,
+                             args.seed, args.train_on_prompts)
+        block.eval()
+        after_b = measure_block(model, block, short, hs_e, fin_e, starts_e, args.thresholds)
+        report[f"layer_{S}"] = {"block_from_last_layer": before_b, "block": after_b,
+                                "train_seconds": round(time.time() - t, 1), "loss_first": round(losses[0], 4),
+                                "loss_last": round(sum(losses[-20:]) / len(losses[-20:]), 4),
+                                "parameters": sum(p.numel() for p in block.parameters())}
+        print(f"layer {S} block: agreement {before_b['agreement']} -> {after_b['agreement']}  "
+              f"({time.time() - t:.0f}s) {json.dumps(after_b['by_threshold'])}", flush=True)
     adapters = {}
-    for S in args.layers:
+    for S in args.layers if args.exit_form == "adapter" else []:
         ad = ExitAdapter(model.config.hidden_size, args.rank)
         base = measure(model, None, He[S], top_e, args.thresholds)
         t = time.time()
@@ -212,8 +375,13 @@ def main(argv=None):
     report["backbone_sha256"] = before
     os.makedirs(args.out_dir, exist_ok=True)
     if not args.no_save:
-        model.config.exit_adapter_layers, model.config.exit_adapter_rank = list(args.layers), args.rank
-        model.exit_adapters = torch.nn.ModuleDict({str(S): a for S, a in adapters.items()})
+        model.config.exit_token_ranking = ranking
+        if args.exit_form == "block":
+            model.config.exit_block_layer = args.layers[0]
+            model.exit_block = block
+        else:
+            model.config.exit_adapter_layers, model.config.exit_adapter_rank = list(args.layers), args.rank
+            model.exit_adapters = torch.nn.ModuleDict({str(S): a for S, a in adapters.items()})
         model.save_pretrained(args.out_dir)
         tok.save_pretrained(args.out_dir)
         model.generation_config.save_pretrained(args.out_dir)

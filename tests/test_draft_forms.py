@@ -1,0 +1,200 @@
+"""The draft forms of issue "early exit that pays on a real checkpoint": a shortlist draft head, an exit block that
+attends, draft-length control and the CPU product layouts -- each checked against HF generate on the same weights
+(never-exit and verification, with exits and rejections asserted), batch against each row alone, the exit
+block's own cache against a teacher-forced pass, save/load, and verified sampling's distribution with a shortlist
+and tokens on trial."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import DynamicCache
+
+from models import EffLlamaForCausalLM
+from models.deploying_common import Shortlist, fast_kernels, fast_product
+from test_architectures import ARCHS, FREE, NEW
+from test_engine import make_model, set_method
+from test_sampling import WARP, exact_distribution, sampled_distribution, tv
+
+LLAMA = ARCHS["llama"]
+SHORT = list(range(3, 35))  # 32 of the 64 tokens (EOS, id 2, left out: a row then ends only after a deep token)
+VERIFY = dict(FREE, shallow2deep_conf_threshold=0.3, exact_verification=True)
+
+
+def settings(m, **kw):
+    set_method(m, **kw)
+    for k in ("exit_shortlist_size", "max_draft_tokens", "fast_kernels"):
+        setattr(m.config, k, kw.get(k))
+
+
+def llama(**cfg):
+    m = LLAMA.make(**cfg)
+    m.config.exit_token_ranking = SHORT
+    return m
+
+
+def check_verification(m, **kw):
+    """FREE + exact verification == HF generate on several prompts, with exits and rejections both happening."""
+    settings(m, **VERIFY, **kw)
+    m.pop_exit_stats()
+    for x in LLAMA.inputs(4, seed=1):
+        assert torch.equal(m.generate(input_ids=x, max_new_tokens=NEW), LLAMA.hf_generate(m, x))
+    st = m.pop_exit_stats()
+    assert st.exits > 0 and 0 < st.rollbacks < st.checked, st.summary()
+    return st
+
+
+@pytest.mark.parametrize("form", ["shortlist", "block", "block_shortlist"])
+def test_verification_and_never_exit_equal_hf_generate(form):
+    m = llama(**({"exit_block_layer": 2} if "block" in form else {}))
+    kw = {"exit_shortlist_size": len(SHORT)} if "shortlist" in form else {}
+    check_verification(m, **kw)
+    settings(m, **dict(VERIFY, exact_verification=False, shallow2deep_conf_threshold=1.0), **kw)  # never exits
+    for x in LLAMA.inputs(3, seed=2):
+        assert torch.equal(m.generate(input_ids=x, max_new_tokens=NEW), LLAMA.hf_generate(m, x))
+    assert m.pop_exit_stats().exits == 0
+
+
+def test_shortlist_drafts_only_its_tokens_and_the_final_layer_scores_all():
+    m = llama()
+    settings(m, **dict(FREE, shallow2deep_conf_threshold=0.0), exit_shortlist_size=8)  # every token exits at 2
+    x = LLAMA.inputs(1, seed=3)[0]
+    out = m.generate(input_ids=x, max_new_tokens=NEW, return_dict_in_generate=True, output_scores=True)
+    new = out.sequences[0, x.shape[1]:].tolist()
+    assert out.exit_layers[0, 0] == 4 and (out.exit_layers[0, 1:] == 2).all()  # the prefill's token is full depth
+    assert set(new[1:]) <= set(SHORT[:8])
+    outside = torch.ones(64, dtype=torch.bool)
+    outside[SHORT[:8]] = False
+    assert torch.isinf(out.scores[1][0, outside]).all() and torch.isfinite(out.scores[0][0]).all()
+    with pytest.raises(ValueError, match="larger than the checkpoint's exit_token_ranking"):
+        settings(m, **FREE, shallow2deep_conf_threshold=0.5, exit_shortlist_size=33)
+        m.generate(input_ids=x, max_new_tokens=2)
+    m.config.exit_token_ranking = None
+    with pytest.raises(ValueError, match="needs the checkpoint's exit_token_ranking"):
+        settings(m, **FREE, shallow2deep_conf_threshold=0.5, exit_shortlist_size=8)
+        m.generate(input_ids=x, max_new_tokens=2)
+
+
+def test_shortlist_logits_are_the_heads_rows():
+    torch.manual_seed(0)
+    head = torch.nn.Linear(16, 50, bias=False)
+    ids = [7, 3, 40, 11]
+    s = Shortlist(ids, head, bias=torch.arange(50.0))
+    z = torch.randn(2, 1, 16)
+    got = s(z)
+    full = head(z) + torch.arange(50.0)
+    assert torch.allclose(got[..., ids], full[..., ids], atol=1e-5)
+    assert torch.isinf(got).sum() == 2 * (50 - len(ids))
+    for bad in ([], [3, 3], [50]):
+        with pytest.raises(ValueError, match="distinct token ids"):
+            Shortlist(bad, head)
+
+
+def test_draft_length_is_capped_and_verification_stays_exact():
+    m = llama()
+    st = check_verification(m, max_draft_tokens=2)
+    assert st.parallel_tokens <= 2 * st.parallel_passes
+    settings(m, **dict(VERIFY, shallow2deep_conf_threshold=0.0), max_draft_tokens=2)  # confident everywhere
+    m.pop_exit_stats()
+    x = LLAMA.inputs(1, seed=4)[0]
+    out = m.generate(input_ids=x, max_new_tokens=NEW, return_dict_in_generate=True)
+    assert torch.equal(out.sequences, LLAMA.hf_generate(m, x))
+    layers = out.exit_layers[0, 1:].tolist()
+    runs, n = [], 0
+    for k in layers:  # exits in a row, between deep tokens
+        n = n + 1 if k == 2 else 0
+        runs.append(n)
+    assert max(runs) <= 2, layers
+    with pytest.raises(ValueError, match="max_draft_tokens 0 must be >= 1"):
+        settings(m, **VERIFY, max_draft_tokens=0)
+        m.generate(input_ids=x, max_new_tokens=2)
+
+
+def test_exit_block_batch_equals_rows_alone_and_its_cache_is_the_teacher_forced_one():
+    m = llama(exit_block_layer=2)
+    settings(m, **dict(FREE, shallow2deep_conf_threshold=0.5), exit_shortlist_size=len(SHORT))
+    xs = LLAMA.inputs(3, seed=7)
+    alone = [m.generate(input_ids=x, max_new_tokens=NEW)[0, x.shape[1]:].tolist() for x in xs]
+    width = max(x.shape[1] for x in xs)
+    ids, mask = torch.zeros(3, width, dtype=torch.long), torch.zeros(3, width, dtype=torch.long)
+    for i, x in enumerate(xs):
+        ids[i, width - x.shape[1]:], mask[i, width - x.shape[1]:] = x[0], 1
+    out = m.generate(input_ids=ids, attention_mask=mask, max_new_tokens=NEW)[:, width:].tolist()
+    for a, b in zip(alone, out):
+        assert b[:len(a)] == a
+    # the block's K/V after a decode = the block over the teacher-forced layer-2 states of the whole sequence
+    from models.engine import DecodeStats, Engine
+    x = xs[0]
+    eng = Engine(m.adapter_cls(m), m.exit_policy(), m._threshold(m.exit_policy()))
+    rows, sess = eng.run(x, None, None, NEW, [2], DecodeStats(num_layers=4))
+    seq = torch.tensor([rows[0].tokens])
+    n = int(sess.kv.lens[4, 0])
+    assert n == seq.shape[1] - 1  # every token but the last (not yet fed) went through the block
+    with torch.no_grad():
+        h2 = m.model(input_ids=seq[:, :n], output_hidden_states=True).hidden_states[2]
+        cache = DynamicCache()
+        m.exit_block.self_attn.layer_idx = 0
+        pos = torch.arange(n)[None]
+        m.exit_block(h2, attention_mask=None, position_ids=pos, cache=cache, use_cache=True,
+                     position_embeddings=m.model.rotary_emb(h2, pos))
+        m.exit_block.self_attn.layer_idx = 4
+    k, v = sess.kv.row(4)
+    assert torch.allclose(k, cache.layers[0].keys[0], atol=1e-5) and torch.allclose(v, cache.layers[0].values[0],
+                                                                                     atol=1e-5)
+
+
+def test_exit_block_and_ranking_survive_save_and_load(tmp_path):
+    m = llama(exit_block_layer=2)
+    m.save_pretrained(tmp_path)
+    again = EffLlamaForCausalLM.from_pretrained(tmp_path).eval()
+    assert again.config.exit_block_layer == 2 and again.config.exit_token_ranking == SHORT
+    for (k1, a), (k2, b) in zip(m.exit_block.state_dict().items(), again.exit_block.state_dict().items()):
+        assert k1 == k2 and torch.equal(a, b)
+    for mm in (m, again):
+        settings(mm, **dict(FREE, shallow2deep_conf_threshold=0.0), exit_shortlist_size=16)
+    x = LLAMA.inputs(1, seed=5)[0]
+    kw = dict(max_new_tokens=6, return_dict_in_generate=True, output_scores=True)
+    a, b = m.generate(input_ids=x, **kw), again.generate(input_ids=x, **kw)
+    assert torch.equal(a.sequences, b.sequences) and torch.equal(a.scores[2], b.scores[2])
+    with torch.no_grad():
+        again.exit_block.mlp.down_proj.weight.mul_(3.0)
+    assert not torch.equal(again.generate(input_ids=x, **kw).scores[2], b.scores[2])  # the block is what drafts
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 8])
+def test_fast_product_is_the_same_product(n):
+    torch.manual_seed(n)
+    for out_f, in_f in ((96, 32), (32, 96), (200, 40)):
+        W, x = torch.randn(out_f, in_f), torch.randn(1, n, in_f)
+        assert torch.allclose(fast_product(x, W, W.t().contiguous()), F.linear(x, W), atol=1e-5)
+
+
+def test_fast_kernels_decode_like_hf_and_leave_the_modules_as_they_were():
+    m = llama()
+    settings(m, fast_kernels=True)
+    for x in LLAMA.inputs(4, seed=6):
+        assert torch.equal(m.generate(input_ids=x, max_new_tokens=NEW), LLAMA.hf_generate(m, x))
+    assert m.pop_exit_stats().tokens > 0  # the engine decoded (fast kernels route a no-exit config there)
+    assert not any("forward" in vars(mod) for mod in m.modules())
+    with pytest.raises(RuntimeError):
+        with fast_kernels(m):
+            raise RuntimeError("inside")
+    assert not any("forward" in vars(mod) for mod in m.modules())
+    check_verification(m, fast_kernels=True, exit_shortlist_size=len(SHORT), max_draft_tokens=3)
+
+
+def test_verified_sampling_with_a_shortlist_and_trial_tokens_has_the_full_models_distribution():
+    """Speculative sampling's test with a shortlist draft (q is zero outside it) and a threshold at which some
+    tokens exit and the others are drafted on trial: the samples follow the full model's distribution."""
+    m = make_model()
+    m.config.exit_token_ranking = list(range(1, 33))
+    x = torch.randint(2, 64, (1, 7), generator=torch.Generator().manual_seed(3))
+    exact = exact_distribution(m, x)
+    settings(m, **dict(FREE, shallow2deep_conf_threshold=0.3, exact_verification=True), exit_shortlist_size=32)
+    m.pop_exit_stats()
+    got = sampled_distribution(m, x)
+    st = m.pop_exit_stats()
+    assert 0 < st.exits < st.steps and 0 < st.rollbacks < st.checked, st.summary()
+    assert tv(got, exact) < 0.06
+    set_method(m, **dict(FREE, shallow2deep_conf_threshold=0.3))  # lossy FREE with the shortlist: not the same
+    lossy = sampled_distribution(m, x)
+    assert tv(lossy, exact) > 0.1, tv(lossy, exact)
