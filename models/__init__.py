@@ -48,7 +48,7 @@ def lora_base(path: str) -> str | None:
     with open(f) as fh:
         base = json.load(fh).get("base_model_name_or_path")
     if not base:
-        raise ValueError(f"{f} names no base_model_name_or_path; cannot rebuild the model under the adapter")
+        raise InputError(f"{f} names no base_model_name_or_path; cannot rebuild the model under the adapter")
     if looks_local(base) and not os.path.exists(os.path.expanduser(base)):
         raise InputError(f"{path} is a LoRA adapter on {base} (base_model_name_or_path in adapter_config.json), "
                          "which does not exist: restore that folder or edit the path")
@@ -74,9 +74,10 @@ def load_tokenizer(model_args, *fallbacks):
             return AutoTokenizer.from_pretrained(name, **kw, **gguf)
         except (OSError, ValueError, TypeError) as e:
             errors.append(f"{name}: {e}")
-    raise ValueError(
-        f"No tokenizer could be loaded from {names}. Checkpoints saved by the published code carry no "
-        f"tokenizer: pass --tokenizer_name (e.g. t5-large, or a local tokenizer folder).\n" + "\n".join(errors)
+    raise InputError(
+        f"No tokenizer could be loaded from {names} ({'; '.join(e.replace(chr(10), ' ') for e in errors)}). "
+        f"Checkpoints saved by the published code carry no tokenizer: pass --tokenizer_name (e.g. t5-large, or a "
+        f"local tokenizer folder)."
     )
 
 
@@ -111,7 +112,7 @@ def load_config(model_args, path):
         return AutoConfig.from_pretrained(name, cache_dir=model_args.cache_dir,
                                           revision=model_args.model_revision, token=model_args.token, **gguf)
     except OSError as e:
-        raise ValueError(f"Cannot load a model config from {name!r}: {e}") from e
+        raise InputError(f"Cannot load a model config from {name!r}: {str(e).splitlines()[0] if str(e) else e}") from e
 
 
 def load_model_and_tokenizer(model_args, add_args, max_answer_length=None, training=False):
@@ -122,7 +123,7 @@ def load_model_and_tokenizer(model_args, add_args, max_answer_length=None, train
     has_own_config = os.path.isfile(os.path.join(path, "config.json"))
     config = load_config(model_args, path if (base is None or has_own_config) else base)
     if config.model_type not in MODEL_CLASSES:
-        raise ValueError(f"model_type {config.model_type!r} is not supported yet; supported: {sorted(MODEL_CLASSES)}")
+        raise InputError(f"model_type {config.model_type!r} is not supported yet; supported: {sorted(MODEL_CLASSES)}")
     if config.model_type in ("t5", "mt5", "umt5", "longt5") and getattr(config, "decoder_start_token_id", None) is None:
         config.decoder_start_token_id = config.pad_token_id
     settings = update_config(config, add_args, max_answer_length=max_answer_length, training=training)

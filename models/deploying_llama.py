@@ -19,8 +19,10 @@ Same interface as T5Adapter, with the decoder-only differences (FREE_SPEC.md sec
 import inspect
 
 import torch
+import torch.nn.functional as F
+from transformers.models.llama.modeling_llama import LlamaDecoderLayer, apply_rotary_pos_emb
 
-from models.deploying_common import RaggedCache, Session, Span, make_span, windowed
+from models.deploying_common import RaggedCache, Session, Span, derived, fast_product, make_span, windowed
 
 FULL, SLIDING = "full_attention", "sliding_attention"
 
@@ -73,6 +75,43 @@ class LlamaAdapter:
         self.rope_by_type = "layer_type" in inspect.signature(self.rotary.forward).parameters
         self.block = getattr(model, "exit_block", None)  # an exit that attends: cache slot num_layers
         self.block_layer = getattr(cfg, "exit_block_layer", None) if self.block is not None else None
+        self.direct = False  # see use_direct_layers
+
+    def use_direct_layers(self) -> None:
+        """With the CPU product layouts (fast_kernels), plain LLaMA layers are computed here rather than by HF's
+        modules: the same math with fused q/k/v and gate/up products and a third of the operator calls (a layer's
+        dispatch overhead is about as large as its products for one token on a small model). Rounding differs
+        from HF's modules, as with the layouts themselves. Other families keep HF's layers."""
+        self.direct = all(self._plain(m) for m in [*self.layers, *([self.block] if self.block is not None else [])])
+
+    def _plain(self, layer) -> bool:
+        a, mlp = layer.self_attn, layer.mlp
+        return (type(layer) is LlamaDecoderLayer and a.q_proj.bias is None and a.o_proj.bias is None
+                and mlp.gate_proj.bias is None and mlp.down_proj.bias is None
+                and getattr(mlp.act_fn, "__name__", type(mlp.act_fn).__name__) in ("silu", "SiLU", "SiLUActivation")
+                and a.config._attn_implementation in ("sdpa", "eager") and self.cap is None)
+
+    def _direct(self, layer, sess: Session, h: torch.Tensor, span: Span, mask, rope) -> torch.Tensor:
+        a, mlp = layer.self_attn, layer.mlp
+        qw = a.q_proj.weight
+        qkv = derived(qw, "qkv", lambda w: torch.cat([w, a.k_proj.weight, a.v_proj.weight]).detach())
+        qkv_t = derived(qw, "qkv_t", lambda w: qkv.t().contiguous())
+        gw = mlp.gate_proj.weight
+        gu = derived(gw, "gate_up", lambda w: torch.cat([w, mlp.up_proj.weight]).detach())
+        gu_t = derived(gw, "gate_up_t", lambda w: gu.t().contiguous())
+        ow, dw = a.o_proj.weight, mlp.down_proj.weight
+        b, n, _ = h.shape
+        x = layer.input_layernorm(h)
+        y = fast_product(x, qkv, qkv_t).view(b, n, -1, a.head_dim).transpose(1, 2)
+        hq = a.config.num_attention_heads
+        q, k, v = y[:, :hq], y[:, hq:hq + (y.shape[1] - hq) // 2], y[:, hq + (y.shape[1] - hq) // 2:]
+        q, k = apply_rotary_pos_emb(q, k, *rope)
+        sess.begin(span)
+        K, V = sess.kv.update(k, v, a.layer_idx)
+        o = F.scaled_dot_product_attention(q, K, V, attn_mask=mask, scale=a.scaling, enable_gqa=K.shape[1] != hq)
+        h = h + fast_product(o.transpose(1, 2).reshape(b, n, -1), ow, derived(ow, "t", lambda w: w.t().contiguous()))
+        g, u = fast_product(layer.post_attention_layernorm(h), gu, gu_t).chunk(2, dim=-1)
+        return h + fast_product(F.silu(g) * u, dw, derived(dw, "t", lambda w: w.t().contiguous()))
 
     def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
               depth: int | None = None, enc: torch.Tensor | None = None, block: bool = False) -> Session:
@@ -119,6 +158,8 @@ class LlamaAdapter:
 
     def layer(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> torch.Tensor:
         mask, rope = span.extra[self.types[i]]
+        if self.direct:
+            return self._direct(self.layers[i], sess, h, span, mask, rope)
         sess.begin(span)
         return self.layers[i](h, attention_mask=mask, position_ids=span.positions, cache=sess.cache,
                               use_cache=True, position_embeddings=rope)
@@ -126,6 +167,8 @@ class LlamaAdapter:
     def exit_block(self, sess: Session, h: torch.Tensor, span: Span) -> torch.Tensor:
         """The exit block on layer exit_block_layer's states (writes its own K/V)."""
         mask, rope = span.extra[self.types[-1]]
+        if self.direct:
+            return self._direct(self.block, sess, h, span, mask, rope)
         sess.begin(span)
         return self.block(h, attention_mask=mask, position_ids=span.positions, cache=sess.cache, use_cache=True,
                           position_embeddings=rope)

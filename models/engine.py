@@ -332,6 +332,8 @@ class Engine:
         self.exit_adapters = dict(exit_adapters or {})  # layer -> trained module in front of the shared head
         self.device = adapter.lm_head.weight.device
         self.depth = policy.static_layer if policy.method == "static" else self.L  # layers of a non-exiting step
+        if policy.fast_kernels and hasattr(adapter, "use_direct_layers"):
+            adapter.use_direct_layers()
         self.shortlist = (Shortlist(policy.shortlist, adapter.lm_head, getattr(adapter, "bias", None))
                           if policy.shortlist else None)
         # FREE's exit at S may be a block that attends (trained for that layer): it runs on every token's layer-S

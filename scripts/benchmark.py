@@ -47,9 +47,10 @@ TRAIN_ONLY = ("intermediate_loss_fn", "distill_layer_alpha", "output_hidden_stat
 def method_table(a, L) -> dict:
     """name -> (family, exit settings). HF generate and our full path run with no exit method."""
     S = a.shallow_exit_layer
+    draft = {k: getattr(a, k) for k in ("exit_shortlist_size", "max_draft_tokens") if getattr(a, k) is not None}
     free = lambda t: dict(use_shallow_deep=True, shallow_exit_layer=S, shallow2deep_conf_type="softmax",  # noqa: E731
-                          shallow2deep_conf_threshold=t, **({} if a.deep_pass_wait is None
-                                                            else {"deep_pass_wait": a.deep_pass_wait}))
+                          shallow2deep_conf_threshold=t, **draft, **({} if a.deep_pass_wait is None
+                                                                     else {"deep_pass_wait": a.deep_pass_wait}))
     table = {"hf_generate": ("hf", {}), "full": ("full", {})}
     if a.assistant_early_exit:
         table["hf_assistant_early_exit"] = ("hf_assistant", {})
@@ -59,13 +60,20 @@ def method_table(a, L) -> dict:
         for t in a.calm_thresholds:  # the softmax measure keeps its published name
             name = f"calm_{t}" if conf == "softmax" else f"calm_{conf}_{t}"
             table[name] = ("calm", dict(use_early_exit=True, exit_conf_type=conf, exit_conf_threshold=t,
-                                        exit_min_layer=a.calm_min_layer or S))
+                                        exit_min_layer=a.calm_min_layer or S,
+                                        exit_shortlist_size=a.exit_shortlist_size))
     for t in a.free_thresholds:
         table[f"free_{t}"] = ("free", free(t))
     table["free_adaptive"] = ("free_adaptive", dict(free(a.adapt_init), use_adapt_threshold=True))
     if a.num_beams == 1:  # verification rewrites exited tokens, which beam search refuses (see README)
         for t in a.verify_thresholds or a.free_thresholds:
             table[f"free_verify_{t}"] = ("free_verify", dict(free(t), exact_verification=True))
+    if a.fast_kernels:  # every method of ours; HF's rows stay HF's
+        table = {k: (f, dict(v, fast_kernels=True) if not f.startswith("hf") else v) for k, (f, v) in table.items()}
+    unknown = [m for m in a.methods or [] if m not in table and m not in {f for f, _ in table.values()}]
+    if unknown:
+        raise checks.InputError(f"--methods {' '.join(unknown)}: no such method or family here; the names are "
+                                f"{', '.join(table)} and the families {', '.join(dict.fromkeys(f for f, _ in table.values()))}")
     return {k: v for k, v in table.items() if not a.methods or k in a.methods or v[0] in a.methods}
 
 
@@ -233,6 +241,9 @@ def run(a, d: SimpleNamespace, batch_size: int) -> dict:
               f"{r['avg_layers_per_token']:.2f}", flush=True)
     base = results.get("hf_generate", {}).get("time_s")
     for name, r in results.items():
+        if "hf_generate" in texts_of:  # with --fast_kernels our rows round differently from HF's modules
+            r["agreement_with_hf"] = round(sum(x == y for x, y in zip(texts_of[name], texts_of["hf_generate"]))
+                                           / len(refs), 4)
         if "full" in texts_of:
             r["agreement_with_full"] = round(sum(x == y for x, y in zip(texts_of[name], texts_of["full"])) / len(refs), 4)
             r["quality_vs_full"] = round(r["quality"] / max(results["full"]["quality"], 1e-9), 4)
@@ -356,12 +367,13 @@ def auc_by_family(results) -> dict:
 def markdown(res) -> str:
     q = "BLEU" if res["task"] == "translation" else "ROUGE-L"
     lines = [f"| method | {q} | vs full | layers/token | layer-FLOPs/token | time (s) | tokens/s | speedup vs HF | "
-             "ideal | efficiency | same as full | vs full's outputs | acceptance |", "|" + "---|" * 13]
+             "ideal | efficiency | same as full | same as HF | vs full's outputs | acceptance |", "|" + "---|" * 14]
     for name, r in res["methods"].items():
         lines.append(f"| {name} | {r['quality']:.2f} | {r.get('quality_vs_full', '-')} | {r['avg_layers_per_token']:.2f} | "
                      f"{r['layer_flops_per_token']:.2f} | {r['time_s']:.2f} | {r['tokens_per_s']:.0f} | "
                      f"{r.get('speedup_vs_hf', '-')} | {r.get('ideal_speedup', '-')} | {r.get('efficiency', '-')} | "
-                     f"{r.get('agreement_with_full', '-')} | {r.get('quality_of_full_outputs', '-')} | "
+                     f"{r.get('agreement_with_full', '-')} | {r.get('agreement_with_hf', '-')} | "
+                     f"{r.get('quality_of_full_outputs', '-')} | "
                      f"{r.get('acceptance_rate', '-')} |")
     if res.get("auc"):
         auc = res["auc"]
@@ -456,6 +468,12 @@ def main(argv=None):
                    choices=["softmax", "softmax_max", "state", "meta"],
                    help="CALM's confidence measures (meta needs a checkpoint with a trained meta head)")
     p.add_argument("--adapt_init", type=float, default=0.8)
+    p.add_argument("--exit_shortlist_size", type=int, default=None,
+                   help="FREE / CALM exits score the checkpoint's K most frequent tokens (exit_token_ranking)")
+    p.add_argument("--max_draft_tokens", type=int, default=None, help="FREE: at most this many exits in a row")
+    p.add_argument("--fast_kernels", action="store_true",
+                   help="our methods use the CPU product layouts (agreement_with_hf then says how often the output "
+                        "is still HF generate's)")
     p.add_argument("--deep_pass_wait", type=float, default=None, help="FREE in a batch (default: the config's)")
     p.add_argument("--assistant_early_exit", action="store_true", help="also HF generate(assistant_early_exit=S)")
     p.add_argument("--methods", nargs="*", default=None, help="names or families to run (default: all)")
@@ -539,12 +557,12 @@ def batch_sweep(runs: dict) -> dict:
 
 
 def sweep_markdown(sweep: dict) -> str:
-    sizes = list(next(iter(sweep.values())).keys())
+    sizes = list(dict.fromkeys(b for by in sweep.values() for b in by))
     lines = ["| method | " + " | ".join(f"tokens/s @{b} (vs full, quality vs full)" for b in sizes) + " |",
              "|" + "---|" * (len(sizes) + 1)]
-    for name, by in sweep.items():
+    for name, by in sweep.items():  # a method that did not run at a batch size (HF's assisted decoding) is blank
         cells = [f"{by[b]['tokens_per_s']:.0f} ({by[b].get('speedup_vs_full', '-')}x, {by[b]['quality_vs_full']})"
-                 for b in sizes]
+                 if b in by else "" for b in sizes]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -296,6 +296,8 @@ def main(argv=None):
     ap.add_argument("--ranking_size", type=int, default=16384,
                     help="tokens saved in exit_token_ranking (the largest --exit_shortlist_size a decode can use)")
     ap.add_argument("--shortlist_sizes", type=int, nargs="*", default=[2048, 4096, 8192, 16384])
+    ap.add_argument("--answers_file", default=None,
+                    help="keep the model's self-generated answers here and reuse them (the slow part) in later runs")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no_save", action="store_true", help="measure only")
     args = ap.parse_args(argv)
@@ -317,8 +319,20 @@ def main(argv=None):
     train_p = prompts(tok, args.num_prompts, args.seed, args.tasks)
     eval_p = prompts(tok, args.num_eval_prompts, args.seed + 1000, args.tasks)
     t = time.time()
-    train_s = self_generate(model, train_p, pad, args.max_new_tokens, args.gen_batch)
-    eval_s = self_generate(model, eval_p, pad, args.max_new_tokens, args.gen_batch)
+    key = {"model": backbone_hash(model), "args": [args.num_prompts, args.num_eval_prompts, args.max_new_tokens,
+                                                   args.seed, sorted(args.tasks)]}
+    if args.answers_file and os.path.isfile(args.answers_file):
+        with open(args.answers_file) as f:
+            saved = json.load(f)
+        if saved["key"] != key:
+            raise SystemExit(f"--answers_file {args.answers_file} holds answers of another model or prompt set")
+        train_s, eval_s = [tuple(x) for x in saved["train"]], [tuple(x) for x in saved["eval"]]
+    else:
+        train_s = self_generate(model, train_p, pad, args.max_new_tokens, args.gen_batch)
+        eval_s = self_generate(model, eval_p, pad, args.max_new_tokens, args.gen_batch)
+        if args.answers_file:
+            with open(args.answers_file, "w") as f:
+                json.dump({"key": key, "train": train_s, "eval": eval_s}, f)
     report["generate_seconds"] = round(time.time() - t, 1)
     t = time.time()
     H, teacher = collect(model, train_s, args.layers, pad, args.gen_batch, args.train_on_prompts)
@@ -343,6 +357,9 @@ def main(argv=None):
         starts, starts_e = [a for _, a in train_s], [a for _, a in eval_s]
         block = model.make_exit_block()
         block.load_state_dict(model.model.layers[-1].state_dict())
+        with torch.no_grad():  # residual branches start at zero: the untrained block is the shared exit
+            block.self_attn.o_proj.weight.zero_()
+            block.mlp.down_proj.weight.zero_()
         block.eval()
         before_b = measure_block(model, block, short, hs_e, fin_e, starts_e, args.thresholds)
         block.train()

@@ -4,6 +4,9 @@ attends, draft-length control and the CPU product layouts -- each checked agains
 block's own cache against a teacher-forced pass, save/load, and verified sampling's distribution with a shortlist
 and tokens on trial."""
 
+import os
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -15,6 +18,7 @@ from test_architectures import ARCHS, FREE, NEW
 from test_engine import make_model, set_method
 from test_sampling import WARP, exact_distribution, sampled_distribution, tv
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
 LLAMA = ARCHS["llama"]
 SHORT = list(range(3, 35))  # 32 of the 64 tokens (EOS, id 2, left out: a row then ends only after a deep token)
 VERIFY = dict(FREE, shallow2deep_conf_threshold=0.3, exact_verification=True)
@@ -198,3 +202,38 @@ def test_verified_sampling_with_a_shortlist_and_trial_tokens_has_the_full_models
     set_method(m, **dict(FREE, shallow2deep_conf_threshold=0.3))  # lossy FREE with the shortlist: not the same
     lossy = sampled_distribution(m, x)
     assert tv(lossy, exact) > 0.1, tv(lossy, exact)
+
+
+def test_cost_curve_measures_every_term_and_predicts(tmp_path):
+    import cost_curve
+
+    llama().save_pretrained(tmp_path / "m")
+    res = cost_curve.main(["--model_name_or_path", str(tmp_path / "m"), "--layers", "2", "--shortlists", "16",
+                           "--context", "8", "--reps", "3", "--acceptance", "0.5", "--out", str(tmp_path / "o")])
+    for kind in ("hf_kernels", "fast_kernels"):
+        c = res[kind]
+        assert len(c["layer"]) == 8 and len(c["deep"][2]) == 8 and c["full_step"] > 0 and c["shortlist"][16][1] > 0
+    assert (tmp_path / "o" / "cost_curve.json").exists()
+    c = res["fast_kernels"]  # the formula: one accepted token in two (a = 0.5), g = 1
+    want = 1.5 * c["full_step"] / (2 * (2 * c["layer"][1] + c["shortlist"][16][1]) + c["deep"][2][2])
+    assert res["predicted_speedup_vs_full_step"]["S=2 K=16 g=1 a=0.5"] == round(want, 3)
+
+
+def test_benchmark_refuses_unknown_methods_and_leaves_missing_batch_cells_blank():
+    from types import SimpleNamespace
+
+    import benchmark
+    from util.checks import InputError
+
+    a = SimpleNamespace(shallow_exit_layer=2, exit_shortlist_size=None, max_draft_tokens=None, deep_pass_wait=None,
+                        assistant_early_exit=True, static_layers=None, calm_conf_types=["softmax"],
+                        calm_thresholds=[0.8], calm_min_layer=None, free_thresholds=[0.5], adapt_init=0.8,
+                        num_beams=1, verify_thresholds=None, fast_kernels=True, methods=["full", "fre_verify"])
+    with pytest.raises(InputError, match="--methods fre_verify: no such method"):
+        benchmark.method_table(a, 4)
+    a.methods = ["hf_generate", "free_verify"]
+    table = benchmark.method_table(a, 4)
+    assert table["hf_generate"] == ("hf", {}) and table["free_verify_0.5"][1]["fast_kernels"] is True
+    row = dict(tokens_per_s=10.0, time_s=1.0, quality=20.0, quality_vs_full=1.0, speedup_vs_full=1.0)
+    md = benchmark.sweep_markdown({"full": {"1": row, "8": row}, "hf_assistant_early_exit": {"1": row}})
+    assert md.splitlines()[-1].endswith("|  |")  # no batch-8 row for HF's assisted decoding: a blank cell
