@@ -137,7 +137,8 @@ def choose_answers(examples, features, texts, answer_scores, null_scores, d):
         best = max(answered, key=lambda i: answer_scores[i]) if answered else None
         if best is None:
             preds[ex_id] = ""
-        elif d.version_2_with_negative and min(null_scores[i] for i in idx) > answer_scores[best] + d.null_score_diff_threshold:
+        elif (d.version_2_with_negative
+              and min(null_scores[i] for i in idx) > answer_scores[best] + d.null_score_diff_threshold):
             preds[ex_id] = ""
         else:
             preds[ex_id] = texts[best]

@@ -4,7 +4,8 @@ The engine decodes a batch in which every row is at its own place: after a run o
 hold fewer tokens than another's, a decoder-only row's prompt is shorter, a rolled-back row is cut. So the
 cache keeps, per layer, one buffer (rows, heads, capacity, head_dim) in which slot t holds the token at
 position t, and a length per row and layer; every call takes every row and says at which positions
-(`Span.starts`, `Span.n` tokens each, right-padded to `Span.nmax`; a row with nothing to do has n = 0). Padding queries write K/V at or
+(`Span.starts`, `Span.n` tokens each, right-padded to `Span.nmax`; a row with nothing to do has n = 0).
+Padding queries write K/V at or
 past their row's length; a row's length only grows by a call that writes every slot it covers, so a slot below
 the length always holds a real token. The mask a call gets lets each query see the keys at positions up to its
 own (or, for the bidirectional variant, its row's whole span); junk past a row's length is only ever seen by
@@ -154,7 +155,7 @@ class CrossKV:
 class EncDecCache(EncoderDecoderCache):
     """What HF's encoder-decoder layers expect: self-attention in a RaggedCache, cross-attention precomputed."""
 
-    def __init__(self, self_kv: RaggedCache, cross: CrossKV):  # noqa: the parent checks for HF Cache classes
+    def __init__(self, self_kv: RaggedCache, cross: CrossKV):  # not the parent's: it checks for HF Cache classes
         self.self_attention_cache, self.cross_attention_cache = self_kv, cross
         self.is_updated = {i: True for i in range(len(cross.layers))}
 

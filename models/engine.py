@@ -317,7 +317,8 @@ class Engine:
     of it, and picking rows out would copy their caches. Rows with nothing of their own to compute ride along:
     a CALM row that exited feeds its exit state to the later layers (which writes its state-propagated K/V),
     a FREE row that waits or has nothing to run is padding (see _step_free). Rows that finish leave the batch
-    (their caches are dropped), so they stop costing compute. A row's tokens are the ones it gets alone, up to floating-point
+    (their caches are dropped), so they stop costing compute. A row's tokens are the ones it gets alone, up to
+    floating-point
     noise: batched matrix products and a padded encoder change logits in the last bits, which can flip a
     decision whose confidence sits within ~1e-4 of its threshold. Statistics count per token as when each row is
     decoded alone; FREE's batch schedule adds what it changes: merged deep passes and discarded trial work.

@@ -72,8 +72,9 @@ def method_table(a, L) -> dict:
         table = {k: (f, dict(v, fast_kernels=True) if not f.startswith("hf") else v) for k, (f, v) in table.items()}
     unknown = [m for m in a.methods or [] if m not in table and m not in {f for f, _ in table.values()}]
     if unknown:
+        families = ", ".join(dict.fromkeys(f for f, _ in table.values()))
         raise checks.InputError(f"--methods {' '.join(unknown)}: no such method or family here; the names are "
-                                f"{', '.join(table)} and the families {', '.join(dict.fromkeys(f for f, _ in table.values()))}")
+                                f"{', '.join(table)} and the families {families}")
     return {k: v for k, v in table.items() if not a.methods or k in a.methods or v[0] in a.methods}
 
 
@@ -226,7 +227,8 @@ def run(a, d: SimpleNamespace, batch_size: int) -> dict:
         n_tokens = count_tokens(tok, texts)
         med = statistics.median(times[name])
         r = {"family": family, "settings": settings, "time_s": round(med, 4),
-             "times_s": [round(t, 4) for t in times[name]], "tokens": n_tokens, "tokens_per_s": round(n_tokens / med, 2),
+             "times_s": [round(t, 4) for t in times[name]], "tokens": n_tokens,
+             "tokens_per_s": round(n_tokens / med, 2),
              "quality": statistics.mean(qualities[name]) if a.do_sample else score(a, texts, refs)}
         if family in ("hf", "hf_assistant"):
             r.update(avg_layers_per_token=float(L), layer_flops_per_token=float(L))
@@ -245,7 +247,8 @@ def run(a, d: SimpleNamespace, batch_size: int) -> dict:
             r["agreement_with_hf"] = round(sum(x == y for x, y in zip(texts_of[name], texts_of["hf_generate"]))
                                            / len(refs), 4)
         if "full" in texts_of:
-            r["agreement_with_full"] = round(sum(x == y for x, y in zip(texts_of[name], texts_of["full"])) / len(refs), 4)
+            same = sum(x == y for x, y in zip(texts_of[name], texts_of["full"]))
+            r["agreement_with_full"] = round(same / len(refs), 4)
             r["quality_vs_full"] = round(r["quality"] / max(results["full"]["quality"], 1e-9), 4)
             r["quality_of_full_outputs"] = round(score(a, texts_of[name], texts_of["full"]), 2)  # full's own as refs
         if base:
@@ -369,7 +372,8 @@ def markdown(res) -> str:
     lines = [f"| method | {q} | vs full | layers/token | layer-FLOPs/token | time (s) | tokens/s | speedup vs HF | "
              "ideal | efficiency | same as full | same as HF | vs full's outputs | acceptance |", "|" + "---|" * 14]
     for name, r in res["methods"].items():
-        lines.append(f"| {name} | {r['quality']:.2f} | {r.get('quality_vs_full', '-')} | {r['avg_layers_per_token']:.2f} | "
+        lines.append(f"| {name} | {r['quality']:.2f} | {r.get('quality_vs_full', '-')} | "
+                     f"{r['avg_layers_per_token']:.2f} | "
                      f"{r['layer_flops_per_token']:.2f} | {r['time_s']:.2f} | {r['tokens_per_s']:.0f} | "
                      f"{r.get('speedup_vs_hf', '-')} | {r.get('ideal_speedup', '-')} | {r.get('efficiency', '-')} | "
                      f"{r.get('agreement_with_full', '-')} | {r.get('agreement_with_hf', '-')} | "

@@ -18,7 +18,8 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-QUALITY = {"run_question_answering.py": ("eval_exact_match", "eval_f1"), "run_translation.py": ("eval_bleu", "eval_chrf"),
+QUALITY = {"run_question_answering.py": ("eval_exact_match", "eval_f1"),
+           "run_translation.py": ("eval_bleu", "eval_chrf"),
            "run_summarization.py": ("eval_rougeL", "eval_rouge1")}
 
 
@@ -60,7 +61,8 @@ def main(argv=None):
     L = num_decoder_layers(AutoConfig.from_pretrained(a.model_name_or_path))
     q1, q2 = QUALITY[a.entry]
     full_t = rows["full (HF generate)"]["eval_generate_time"]
-    lines = [f"| method | {q1[5:]} | {q2[5:]} | layers/token | generate time (s) | speedup vs HF generate |", "|---|---|---|---|---|---|"]
+    lines = [f"| method | {q1[5:]} | {q2[5:]} | layers/token | generate time (s) | speedup vs HF generate |",
+             "|---|---|---|---|---|---|"]
     for name, r in rows.items():
         lines.append(f"| {name} | {r[q1]:.2f} | {r[q2]:.2f} | {r.get('eval_avg_layers_per_token', L):.2f} | "
                      f"{r['eval_generate_time']:.2f} | {full_t / r['eval_generate_time']:.2f} |")

@@ -203,7 +203,8 @@ def train_block(model, block, short, hs, final, answer_starts, steps: int, lr: f
             t = F.log_softmax(teacher_logits(model, short, [final[i] for i in idx]), -1)
         z, real = block_logits(model, block, short, [hs[i] for i in idx])
         if not prompts:
-            real = real & (torch.arange(real.shape[1])[None] >= torch.tensor([answer_starts[i] - 1 for i in idx])[:, None])
+            first = torch.tensor([answer_starts[i] - 1 for i in idx])
+            real = real & (torch.arange(real.shape[1])[None] >= first[:, None])
         kl = F.kl_div(F.log_softmax(z, -1), t, log_target=True, reduction="none").sum(-1)
         loss = kl[real].mean()
         opt.zero_grad()

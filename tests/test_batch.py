@@ -92,7 +92,8 @@ def same_counts(a: DecodeStats, b: DecodeStats, work=True):
         sa, sb = ({k: v for k, v in x.items() if k not in WORK} for x in (sa, sb))
     assert sa == sb
     assert [(r.exit_layer, r.parallel) for r in a.records] == [(r.exit_layer, r.parallel) for r in b.records]
-    assert [r.confidence for r in a.records] == pytest.approx([r.confidence for r in b.records], abs=5e-4)  # float noise
+    # float noise
+    assert [r.confidence for r in a.records] == pytest.approx([r.confidence for r in b.records], abs=5e-4)
 
 
 @arch_params

@@ -16,7 +16,7 @@ from models import EffLlamaForCausalLM
 from models.deploying_common import Shortlist, fast_kernels, fast_product
 from test_architectures import ARCHS, FREE, NEW
 from test_engine import make_model, set_method
-from test_sampling import WARP, exact_distribution, sampled_distribution, tv
+from test_sampling import exact_distribution, sampled_distribution, tv
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
 LLAMA = ARCHS["llama"]

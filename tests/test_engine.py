@@ -6,7 +6,7 @@ from transformers import T5Config, T5ForConditionalGeneration
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 from models import EffT5ForConditionalGeneration
-from models.engine import Engine, DecodeStats, ThresholdState, policy_from_config
+from models.engine import Engine, DecodeStats, ThresholdState
 
 L = 4
 NEW = 14

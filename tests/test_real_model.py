@@ -295,3 +295,25 @@ def test_verification_with_exits_and_a_batch_of_four_chat_prompts(eff, tok, prom
     for a, b in zip(alone, out):
         assert b[:len(a)] == a and all(t == tok.pad_token_id for t in b[len(a):])
     _set(eff)
+
+
+def test_demo_real_model_runs_end_to_end_in_a_shortened_form(tmp_path):
+    """scripts/demo_real_model.sh as the README gives it, with every size cut down: it must finish (exit 0) and write
+    both batch sizes' tables (HF's assisted decoding, which refuses batches, is a blank cell at batch 8) and the
+    sampling table."""
+    import subprocess
+
+    env = dict(os.environ, OUT=str(tmp_path), PROMPTS="3", EVAL_PROMPTS="2", STEPS="2", SAMPLES="2", NEW="4",
+               SAMPLING_SAMPLES="2", COST_REPS="1")
+    r = subprocess.run(["bash", os.path.join(ROOT, "scripts", "demo_real_model.sh")], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-4000:])
+    b1 = json.load(open(tmp_path / "benchmark" / "batch_1" / "results.json"))["methods"]
+    b8 = json.load(open(tmp_path / "benchmark" / "batch_8" / "results.json"))["methods"]
+    assert "hf_assistant_early_exit" in b1 and "hf_assistant_early_exit" not in b8
+    assert b1["free_verify_0.1"]["agreement_with_full"] == 1.0 and b1["free_verify_0.1"]["settings"]["fast_kernels"]
+    assert "hf_assistant_early_exit |" in (tmp_path / "benchmark" / "batch_sweep.md").read_text()
+    assert (tmp_path / "benchmark_sampling" / "results.json").exists()
+    assert (tmp_path / "cost" / "cost_curve.json").exists()
+    trained = EffLlamaForCausalLM.from_pretrained(tmp_path / "model")
+    assert trained.config.exit_block_layer == 8 and len(trained.config.exit_token_ranking) == 16384

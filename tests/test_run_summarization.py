@@ -156,7 +156,8 @@ def test_bad_data_fails_clearly(ckpt, data, tmp_path):
     with pytest.raises(ValueError, match="same columns"):
         run_summarization.main(mixed)
     empty = tmp_path / "empty.jsonl"
-    empty.write_text(json.dumps({"id": "e1", "dialogue": "  ", "summary": "x"}) + "\n")  # same columns as the other splits
+    # same columns as the other splits
+    empty.write_text(json.dumps({"id": "e1", "dialogue": "  ", "summary": "x"}) + "\n")
     a = argv(ckpt, data, tmp_path / "r1")
     a[a.index("--train_file") + 1] = str(empty)
     with pytest.raises(ValueError, match="every example has an empty source or target"):

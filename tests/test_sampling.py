@@ -1,7 +1,6 @@
 """Sampling with early exit, and FREE's deep pass as a speculative-sampling test: verified FREE samples from
 exactly the full model's (processed, warped) distribution. Tiny vocabulary, so distributions can be enumerated."""
 
-import itertools
 
 import pytest
 import torch

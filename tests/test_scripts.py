@@ -36,7 +36,8 @@ def test_script_trains_then_evaluates_with_free(name):
 
 
 def test_script_rejects_unknown_method():
-    e = dict(os.environ, SMOKE="1", METHOD="bogus", PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    e = dict(os.environ, SMOKE="1", METHOD="bogus",
+             PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     r = subprocess.run(["bash", os.path.join(ROOT, "scripts", "run_sum_samsum.sh")], cwd=ROOT, env=e,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "METHOD must be" in r.stderr
@@ -85,7 +86,7 @@ def test_benchmark_samples_every_method_with_the_same_seeds(tiny_t5, tmp_path):
     """--do_sample: each pass draws with its own seed, the same for every method, so our full path's samples are
     HF generate()'s; verified FREE reports its acceptance rate."""
     benchmark, val, out = bench_setup(tmp_path, 4, 4)
-    res = benchmark.main(["--model_name_or_path", tiny_t5, "--validation_file", val, "--max_samples", "4",
+    benchmark.main(["--model_name_or_path", tiny_t5, "--validation_file", val, "--max_samples", "4",
                           "--max_source_length", "64", "--max_new_tokens", "10", "--shallow_exit_layer", "2",
                           "--verify_thresholds", "0.0", "--methods", "hf_generate", "full", "free_verify",
                           "--do_sample", "--temperature", "0.9", "--top_p", "0.95", "--repeats", "2", "--warmup", "1",

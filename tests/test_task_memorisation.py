@@ -6,7 +6,6 @@ answers from the wrong window, the prefix missing at evaluation, a lossy tokeniz
 rules out a pipeline bug when a demo model does not learn.
 """
 
-import json
 
 import torch
 from transformers import AutoTokenizer

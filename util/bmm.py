@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 

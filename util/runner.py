@@ -294,7 +294,8 @@ def run_text_task(task: TextTask, argv=None) -> dict:
                                       lambda ex, m=max_target, t=stage == "train": tokenize(ex, m, t), max_target)
 
     collator = DataCollatorForSeq2Seq(
-        tokenizer, model=model, label_pad_token_id=-100 if data_args.ignore_pad_token_for_loss else tokenizer.pad_token_id,
+        tokenizer, model=model,
+        label_pad_token_id=-100 if data_args.ignore_pad_token_for_loss else tokenizer.pad_token_id,
         pad_to_multiple_of=8 if training_args.fp16 else None)
 
     def compute_metrics(eval_preds):

@@ -77,7 +77,7 @@ def _news_company(rng):
           f"The company is based in {rng.choice(_NEWS_CITIES)}.",
           f"Analysts had expected a profit of about {_money(rng)}.",
           "The results come at a difficult time for the sector.",
-          f"Rival firms reported mixed results earlier this month."]
+          "Rival firms reported mixed results earlier this month."]
     hl0 = f"{co}'s {q}-quarter profit {'rises' if up else 'falls'} {p} percent to {x}."
     return lead, hl0, facts, quotes, bg
 
