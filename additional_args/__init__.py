@@ -14,7 +14,8 @@ from transformers import Seq2SeqTrainingArguments
 
 from util.checks import InputError
 
-LOSS_FNS = ("ce", "weighted_ce", "shallowdeep_ce", "shallowdeep_kd_last", "shallowdeep_kd_unif", "shallowdeep_kd_dyna")
+LOSS_FNS = ("ce", "weighted_ce", "shallowdeep_ce", "shallowdeep_kd_last", "shallowdeep_kd_unif", "shallowdeep_kd_dyna",
+            "layerskip")
 CONF_TYPES = ("softmax", "softmax_max", "state", "meta")
 
 # The published defaults (FREE_SPEC.md section 5.1), plus our additions at the end.
@@ -25,6 +26,9 @@ EXIT_DEFAULTS = {
     "intermediate_loss_fn": None,
     "distill_layer_alpha": None,
     "do_layer_transformation": False,
+    "early_exit_rotation": 1,
+    "early_exit_scale": 1.0,
+    "layer_dropout_max": 0.0,
     "static_exit_layer": None,
     "use_early_exit": False,
     "exit_conf_type": None,
@@ -81,6 +85,13 @@ class AdditionalArguments:
     intermediate_loss_fn: str | None = _opt("Exit loss.", choices=LOSS_FNS)
     distill_layer_alpha: float | None = _opt("Weight of the hidden-state distillation term (MSE) in *_kd_* losses.")
     do_layer_transformation: bool | None = _opt("Linear map on student hidden states inside the KD loss.")
+    early_exit_rotation: int | None = _opt(
+        "layerskip loss: exits at every R-th layer, moved one layer deeper each step, plus the last layer (LayerSkip's "
+        "rotational curriculum); 1 (default): every layer at every step.")
+    early_exit_scale: float | None = _opt("layerskip loss: weight of the early exits against the last layer (1.0).")
+    layer_dropout_max: float | None = _opt(
+        "layerskip loss: LayerSkip's layer dropout in training, rising exponentially with depth from 0 at the first "
+        "layer to this probability at the last (decoder-only; default 0: none).")
     static_exit_layer: int | None = _opt("Decode with the first k decoder layers only (evaluation).")
     use_early_exit: bool | None = _opt("CALM: per-layer confidence exit.")
     exit_conf_type: str | None = _opt("CALM confidence measure.", choices=CONF_TYPES)
@@ -312,6 +323,16 @@ def validate_exit_settings(s: dict, num_decoder_layers: int, training: bool = Fa
         raise InputError(f"--intermediate_loss_fn {loss} needs --shallow_exit_layer")
     if loss is not None and "_kd_" in loss and s["distill_layer_alpha"] is None:
         raise InputError(f"--intermediate_loss_fn {loss} needs --distill_layer_alpha (0.5 in the published recipes)")
+    if training:
+        for name, default in (("early_exit_rotation", 1), ("early_exit_scale", 1.0), ("layer_dropout_max", 0.0)):
+            if loss != "layerskip" and s[name] != default:
+                raise InputError(f"--{name} applies to --intermediate_loss_fn layerskip (got {loss})")
+        if s["early_exit_rotation"] < 1:
+            raise InputError(f"--early_exit_rotation {s['early_exit_rotation']} must be >= 1")
+        if s["early_exit_scale"] < 0:
+            raise InputError(f"--early_exit_scale {s['early_exit_scale']} must be >= 0")
+        if not 0.0 <= s["layer_dropout_max"] < 1.0:
+            raise InputError(f"--layer_dropout_max {s['layer_dropout_max']} is outside [0, 1)")
     if s["train_meta_cm_head"]:
         if not s["output_hidden_states_decoder"]:
             raise InputError("--train_meta_cm_head needs --output_hidden_states_decoder True")

@@ -145,8 +145,12 @@ class EarlyExitModelMixin(EarlyExitGenerationMixin):
 
     # ---- shared ------------------------------------------------------------------------------------
     def exit_hidden_states(self, decoder_hidden_states) -> list[torch.Tensor]:
-        """H[1..L]: every layer's output through the shared final norm; the last entry is already normed."""
-        return [self.exit_norm(h) for h in decoder_hidden_states[1:-1]] + [decoder_hidden_states[-1]]
+        """H[1..L]: every layer's output through its exit adapter, if it has one (the engine's exit: adapter, then
+        the shared norm and head), and the shared final norm; the last entry is already normed."""
+        adapters = getattr(self, "exit_adapters", None) or {}
+        raw = decoder_hidden_states[1:-1]
+        return [self.exit_norm(adapters[str(j)](h) if str(j) in adapters else h)
+                for j, h in enumerate(raw, start=1)] + [decoder_hidden_states[-1]]
 
     def exit_targets(self, hidden: list[torch.Tensor], labels: torch.Tensor):
         """(hidden, labels) aligned position by position; a causal LM's state at t predicts label t+1."""
@@ -161,17 +165,36 @@ class EarlyExitModelMixin(EarlyExitGenerationMixin):
         meta = getattr(cfg, "train_meta_cm_head", False)
         if not self.training or labels is None or not (loss_fn or meta):
             return super().forward(labels=labels, **kwargs)
+        if getattr(self, "exit_block", None) is not None:
+            raise ValueError("the exit losses do not train an exit block (exit_block_layer in the config); train it "
+                             "with scripts/train_exit_adapter.py, or fine-tune a checkpoint without one")
         kwargs["output_hidden_states"] = True
+        if loss_fn == "layerskip":
+            self._install_layer_dropout()
+        hf_labels = labels
+        if not cfg.is_encoder_decoder:
+            # The exit losses compute their logits at answer positions only (below); HF's own logits over every
+            # position, and its loss on them, would cost a full LM head per position (49k x 576 on SmolLM2, about
+            # eight decoder layers) for a value the exit loss replaces.
+            kwargs["logits_to_keep"], hf_labels = 1, None
         # Meta-head training: the model (final norm included) only provides features; the head is applied
         # outside no_grad, so it is the only module that gets gradients.
         with torch.no_grad() if meta else contextlib.nullcontext():
-            out = super().forward(labels=labels, **kwargs)
+            out = super().forward(labels=hf_labels, **kwargs)
             states = out.decoder_hidden_states if cfg.is_encoder_decoder else out.hidden_states
             hidden, targets = self.exit_targets(self.exit_hidden_states(states), labels)
+            # Every loss averages over labelled positions only, so keeping just those (one flat row) gives the same
+            # value and gradients, and the exits' LM heads run on the answer tokens instead of every prompt token.
+            keep = targets != losses.IGNORE
+            hidden, targets = [h[keep].unsqueeze(0) for h in hidden], targets[keep].unsqueeze(0)
         S = getattr(cfg, "shallow_exit_layer", None)
         if meta:
             layers = [S] if S else range(1, len(hidden))
             out.loss = losses.meta_head_loss(hidden, self.exit_logits, self.cm_head, targets, layers)
+        elif loss_fn == "layerskip":
+            out.loss = losses.layerskip_loss(hidden, self.exit_logits, targets, step=self.exit_train_step,
+                                             rotation=getattr(cfg, "early_exit_rotation", 1),
+                                             e_scale=getattr(cfg, "early_exit_scale", 1.0))
         else:
             out.loss = losses.intermediate_loss(
                 loss_fn, hidden, self.exit_logits, targets, shallow_exit_layer=S,
@@ -179,6 +202,39 @@ class EarlyExitModelMixin(EarlyExitGenerationMixin):
                 transform=getattr(self, "layer_transformation", None),
             )
         return out
+
+    # The optimizer step the trainer is at (EarlyExitSeq2SeqTrainer sets it before every step, also on resume):
+    # LayerSkip's rotating curriculum picks its exits from it.
+    exit_train_step = 0
+
+    def _install_layer_dropout(self) -> None:
+        """LayerSkip's layer dropout (Elhoushi et al., 2024, section 4.1): in training, each row skips decoder layer l
+        (1-based, of L) with probability p_max * (2^((l - 1) / (L - 1)) - 1), none for layer 1 and p_max for layer L;
+        a skipped layer passes its input on unchanged. The layer is still computed (the row is replaced by its input
+        afterwards), so it makes training robust to skipped layers but not faster. Installed once, as a hook run
+        before transformers' own hidden-state capture, so the exits see what the next layer sees."""
+        p_max = float(getattr(self.config, "layer_dropout_max", 0.0) or 0.0)
+        if p_max <= 0 or getattr(self, "_layer_dropout_hooks", None):
+            return
+        if self.config.is_encoder_decoder:
+            raise ValueError("--layer_dropout_max is implemented for decoder-only models")
+        layers = self.model.layers
+        L = len(layers)
+        probs = [p_max * (2 ** ((i) / max(L - 1, 1)) - 1) for i in range(L)]
+
+        def hook_for(p):
+            def hook(module, args, kwargs, output):
+                if not module.training or p <= 0:
+                    return None
+                h_in = args[0] if args else kwargs["hidden_states"]
+                h_out = output[0] if isinstance(output, tuple) else output
+                keep = torch.rand(h_in.shape[0], device=h_in.device) >= p
+                mixed = torch.where(keep.view(-1, *[1] * (h_in.dim() - 1)), h_out, h_in)
+                return (mixed, *output[1:]) if isinstance(output, tuple) else mixed
+            return hook
+
+        self._layer_dropout_hooks = [layer.register_forward_hook(hook_for(p), with_kwargs=True, prepend=True)
+                                     for layer, p in zip(layers, probs)]
 
 
 class EncoderDecoderExitMixin(EarlyExitModelMixin):

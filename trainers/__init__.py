@@ -30,6 +30,12 @@ class EarlyExitSeq2SeqTrainer(Seq2SeqTrainer):
         if model is not self.model and self.args.should_save:
             model.config.save_pretrained(output_dir or self.args.output_dir)
 
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        # LayerSkip's curriculum rotates with the optimizer step; global_step is restored on resume, so a resumed
+        # run picks the same exits as an uninterrupted one.
+        unwrap_peft(self.model).exit_train_step = self.state.global_step
+        return super().training_step(model, inputs, num_items_in_batch)
+
     @contextmanager
     def _measured_generate(self):
         """Time every generate() call as a whole (sync only on GPU, once per call, never per operation)."""

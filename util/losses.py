@@ -124,6 +124,33 @@ def intermediate_loss(name, hidden, logits_fn, labels, shallow_exit_layer=None, 
     return loss + alpha * KD[name](teachers, hidden[:S], mask, transform)
 
 
+def layerskip_layers(L: int, rotation: int, step: int) -> list[int]:
+    """1-based layers with an exit loss at training step `step`: LayerSkip's rotational curriculum (Elhoushi et al.,
+    2024, section 4.2) -- every `rotation`-th layer, the pattern moved one layer deeper at each step (layer l is on
+    when (l - 1 - step) mod rotation == 0) -- and the last layer always. rotation 1: every layer at every step."""
+    if rotation < 1:
+        raise ValueError(f"early-exit rotation must be >= 1, got {rotation}")
+    return [j for j in range(1, L) if (j - 1 - step) % rotation == 0] + [L]
+
+
+def layerskip_scales(layers: list[int], L: int, e_scale: float) -> torch.Tensor:
+    """Per-layer weights of the early-exit loss, summing to 1: the cumulative sum of the active layers' (1-based)
+    indices, so deeper exits weigh more (LayerSkip's sum-of-l scale, torchtune's sum_l), the early exits (all
+    but layer L) multiplied by e_scale before normalising."""
+    ids = torch.tensor(layers, dtype=torch.float32)
+    scales = torch.cumsum(ids, 0) * torch.where(ids < L, torch.tensor(float(e_scale)), torch.tensor(1.0))
+    return scales / scales.sum()
+
+
+def layerskip_loss(hidden, logits_fn, labels, step: int, rotation: int = 1, e_scale: float = 1.0) -> torch.Tensor:
+    """LayerSkip's early-exit loss: sum over the curriculum's active layers of scale_l * CE_l, every exit through
+    the shared norm and LM head (the last one is the model's own output)."""
+    L = len(hidden)
+    layers = layerskip_layers(L, rotation, step)
+    ces = torch.stack([token_ce(logits_fn(hidden[j - 1]), labels) for j in layers])
+    return (layerskip_scales(layers, L, e_scale).to(ces.device) * ces).sum()
+
+
 def meta_head_loss(hidden, logits_fn, cm_head, labels, layers):
     """Class-balanced CE of the meta confidence head.
 
