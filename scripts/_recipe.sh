@@ -1,6 +1,7 @@
 # Shared by scripts/run_{sum,qa,tr}_*.sh: turns a published recipe plus METHOD / STAGE into one command.
 #
 #   METHOD=free|calm|static|full   training loss (train) or decoding method (eval); default free
+#   METHOD=layerskip               (train only) LayerSkip's early-exit loss; ROTATION, E_SCALE, LAYER_DROP
 #   STAGE=train|eval               fine-tune (then evaluate at full depth) or evaluate a checkpoint; default train
 #   SMOKE=1                        tiny local model + generated data on CPU, a few steps (what CI runs)
 #   CKPT=path                      checkpoint to evaluate (STAGE=eval); default: this recipe's OUT_DIR
@@ -33,6 +34,10 @@ run_recipe() {
   case "$METHOD:$STAGE" in
     free:train)   method=(--output_hidden_states_decoder True --intermediate_loss_fn shallowdeep_kd_dyna
                           --shallow_exit_layer "$S" --distill_layer_alpha 0.5 --do_layer_transformation False) ;;
+    layerskip:train)
+                  method=(--output_hidden_states_decoder True --intermediate_loss_fn layerskip
+                          --early_exit_rotation "${ROTATION:-4}" --early_exit_scale "${E_SCALE:-1.0}"
+                          --layer_dropout_max "${LAYER_DROP:-0.1}") ;;
     calm:train|static:train)
                   method=(--output_hidden_states_decoder True --intermediate_loss_fn weighted_ce) ;;
     free:eval)    method=(--deploy_scenario True --use_shallow_deep True --shallow_exit_layer "$S"
@@ -43,7 +48,7 @@ run_recipe() {
     static:eval)  method=(--deploy_scenario True --static_exit_layer "$STATIC") ;;
     full:train)   method=() ;;
     full:eval)    method=(--deploy_scenario True) ;;
-    *) echo "METHOD must be free|calm|static|full and STAGE train|eval (got $METHOD / $STAGE)" >&2; exit 2 ;;
+    *) echo "METHOD must be free|calm|static|full (or layerskip with STAGE=train) and STAGE train|eval (got $METHOD / $STAGE)" >&2; exit 2 ;;
   esac
   local cmd=()
   if [ "$STAGE" = "train" ]; then
