@@ -27,8 +27,8 @@ class T5(Arch):
         return dict(num_decoder_layers=k)
 
     def hf_generate(self, m, x, **kw):
-        return T5ForConditionalGeneration.generate(m, input_ids=x, max_new_tokens=NEW, do_sample=False,
-                                                   cache=EncoderDecoderCache(DynamicCache(), DynamicCache()), **kw)
+        return T5ForConditionalGeneration.generate(m, input_ids=x, max_new_tokens=NEW, **{"do_sample": False, **kw},
+                                                   cache=EncoderDecoderCache(DynamicCache(), DynamicCache()))
 
 
 ALL = {"t5": T5(), **ARCHS}
@@ -45,8 +45,9 @@ METHODS = {
     "free_copy": dict(FREE, shallow2deep_conf_threshold=0.5, copy_skipped_hidden_states=True),
     "free_bidirectional": dict(FREE, shallow2deep_conf_threshold=0.5, parallel_causal_mask=False),
     "free_no_wait": dict(FREE, shallow2deep_conf_threshold=0.5, deep_pass_wait=0.0),
-    "free_wait_all": dict(FREE, shallow2deep_conf_threshold=0.5, deep_pass_wait=1.0),
-    "free_verify_wait_all": dict(FREE, shallow2deep_conf_threshold=0.3, exact_verification=True, deep_pass_wait=1.0),
+    # (deep_pass_wait defaults to 1.0: free0.5 and free_verify are the wait-for-all schedule)
+    "free_wait_half": dict(FREE, shallow2deep_conf_threshold=0.5, deep_pass_wait=0.5),
+    "free_verify_no_wait": dict(FREE, shallow2deep_conf_threshold=0.3, exact_verification=True, deep_pass_wait=0.0),
     "free_adaptive": dict(FREE, shallow2deep_conf_threshold=0.3, use_adapt_threshold=True, adapt_explore_every=3),
 }
 

@@ -16,16 +16,27 @@ ARCH_IDS = ["t5", "bart", "llama"]
 arch_params = pytest.mark.parametrize("arch", [ALL[a] for a in ARCH_IDS], ids=ARCH_IDS)
 
 # Settings a released checkpoint may ship, with token ids taken from HF's plain output p (new tokens) for the
-# input at hand, so that each one changes it.
+# input at hand, so that each one changes it (n: HF's input length, which min_length counts).
 PROCESSORS = {
-    "repetition_penalty": lambda arch, p: dict(repetition_penalty=1.5),
-    "no_repeat_ngram_size": lambda arch, p: dict(no_repeat_ngram_size=2),
-    "min_new_tokens": lambda arch, p: dict(min_new_tokens=6, eos_token_id=[arch.eos, p[2]]),
-    "bad_words": lambda arch, p: dict(bad_words_ids=[[p[1]], [p[3], p[4]]]),
-    "forced_bos_eos": lambda arch, p: dict(forced_bos_token_id=11, forced_eos_token_id=12),
-    "suppress": lambda arch, p: dict(suppress_tokens=[p[0], p[2]]),
-    "begin_suppress": lambda arch, p: dict(begin_suppress_tokens=[p[0]]),
-    "two_eos": lambda arch, p: dict(eos_token_id=[arch.eos, p[3]]),
+    "repetition_penalty": lambda arch, p, n: dict(repetition_penalty=1.5),
+    "encoder_repetition_penalty": lambda arch, p, n: dict(encoder_repetition_penalty=5.0),  # > 1: favours input
+    # the tiny models never copy their input on their own, so the penalty above makes them, and the block acts
+    "encoder_no_repeat_ngram_size": lambda arch, p, n: dict(encoder_no_repeat_ngram_size=1,
+                                                         encoder_repetition_penalty=5.0)
+    if arch.encoder_decoder else None,  # HF refuses it for decoder-only models
+    "sequence_bias": lambda arch, p, n: dict(sequence_bias={(p[1],): -20.0, (p[2], p[3]): -20.0}),
+    # an end token the plain output never gives, which the growing bonus makes it give
+    "exponential_decay_length_penalty": lambda arch, p, n: dict(exponential_decay_length_penalty=(2, 2.0),
+                                                             eos_token_id=[arch.eos, min(set(range(3, 60)) - set(p))]),
+    "min_length": lambda arch, p, n: dict(min_length=n + 6, eos_token_id=[arch.eos, p[2]]),
+    "prefix_allowed_tokens_fn": lambda arch, p, n: dict(prefix_allowed_tokens_fn=lambda b, ids: list(range(3, 20))),
+    "no_repeat_ngram_size": lambda arch, p, n: dict(no_repeat_ngram_size=2),
+    "min_new_tokens": lambda arch, p, n: dict(min_new_tokens=6, eos_token_id=[arch.eos, p[2]]),
+    "bad_words": lambda arch, p, n: dict(bad_words_ids=[[p[1]], [p[3], p[4]]]),
+    "forced_bos_eos": lambda arch, p, n: dict(forced_bos_token_id=11, forced_eos_token_id=12),
+    "suppress": lambda arch, p, n: dict(suppress_tokens=[p[0], p[2]]),
+    "begin_suppress": lambda arch, p, n: dict(begin_suppress_tokens=[p[0]]),
+    "two_eos": lambda arch, p, n: dict(eos_token_id=[arch.eos, p[3]]),
 }
 VERIFY = dict(FREE, shallow2deep_conf_threshold=0.4, exact_verification=True)
 
@@ -63,13 +74,17 @@ def plain(arch, m, x):
 
 
 def settings(arch, m, x, name):
-    return PROCESSORS[name](arch, new_tokens(arch, plain(arch, m, x), x)[0])
+    """The setting's keywords for input x, or None where it does not apply to this family."""
+    n = 1 if arch.encoder_decoder else x.shape[1]  # HF's input: [start], or the prompt
+    return PROCESSORS[name](arch, new_tokens(arch, plain(arch, m, x), x)[0], n)
 
 
 @arch_params
 @pytest.mark.parametrize("name", PROCESSORS)
 def test_never_exit_and_verification_equal_hf_under_processors(arch, name):
     m = model(arch)
+    if settings(arch, m, arch.inputs(1, seed=1)[0], name) is None:
+        pytest.skip(f"HF refuses {name} for this family")
     for x in arch.inputs(2, seed=1):
         kw = settings(arch, m, x, name)
         ref = hf(arch, m, x, output_scores=True, return_dict_in_generate=True, **kw)
@@ -84,13 +99,51 @@ def test_never_exit_and_verification_equal_hf_under_processors(arch, name):
     set_method(m)
 
 
+SUPPORT = ("eos_token_id", "encoder_repetition_penalty")  # keywords a setting above needs to act on these models
+
+
+def baseline(arch, m, x, name):
+    """The setting's keywords without the setting itself (so the setting alone must change the output)."""
+    kw = settings(arch, m, x, name)
+    base = {k: v for k, v in kw.items() if k in SUPPORT and k != name}
+    return {} if base == kw else base
+
+
 @arch_params
 def test_processors_change_the_output(arch):
     """The processor settings above are not vacuous on these inputs."""
     m = model(arch)
-    changed = {n for x in arch.inputs(2, seed=1) for n in PROCESSORS
-               if not torch.equal(hf(arch, m, x, **settings(arch, m, x, n)), plain(arch, m, x))}
-    assert len(changed) == len(PROCESSORS), set(PROCESSORS) - set(changed)
+    applicable = {n for n in PROCESSORS if settings(arch, m, arch.inputs(1, seed=1)[0], n) is not None}
+    changed = {n for x in arch.inputs(2, seed=1) for n in applicable
+               if not torch.equal(hf(arch, m, x, **settings(arch, m, x, n)), hf(arch, m, x, **baseline(arch, m, x, n)))}
+    assert changed == applicable, applicable - changed
+
+
+# Sampling warpers: they act only when sampling, so they are checked by seed (the full path and never-exiting
+# methods draw exactly what HF draws) and by their effect on the draw.
+WARPERS = {"typical_p": dict(typical_p=0.5), "epsilon_cutoff": dict(epsilon_cutoff=0.05),
+           "eta_cutoff": dict(eta_cutoff=0.05), "top_h": dict(top_h=0.5)}
+
+
+@arch_params
+@pytest.mark.parametrize("name", WARPERS)
+def test_sampling_warpers_are_applied_as_hf_applies_them(arch, name):
+    m = model(arch)
+    changed = False
+    for x in arch.inputs(2, seed=1):
+        kw = dict(do_sample=True, temperature=1.5, **WARPERS[name])
+        torch.manual_seed(7)
+        ref = hf(arch, m, x, **kw)
+        torch.manual_seed(7)
+        changed |= not torch.equal(ref, hf(arch, m, x, do_sample=True, temperature=1.5))
+        # (FREE draws its trial tokens from the shallow exit and then takes the deep test, so its draws follow
+        # HF's in distribution, not seed by seed: tests/test_sampling.py checks that, under top-k / top-p)
+        for method, use_engine in ((dict(), True), (dict(CALM, exit_conf_threshold=1.0), None)):
+            set_method(m, **method)
+            torch.manual_seed(7)
+            assert ours(m, x, use_engine=use_engine, **kw).tolist() == ref.tolist(), (name, method)
+    assert changed, f"{name} did not change a draw"
+    set_method(m)
 
 
 @arch_params
@@ -116,7 +169,9 @@ def test_verification_with_cutbacks_equals_hf_under_history_processors(arch):
 @pytest.mark.parametrize("method", ["calm", "free", "free_wait"])
 def test_batch_rows_equal_each_row_alone_under_processors(arch, method):
     m = model(arch)
-    cfg = {"calm": dict(CALM, exit_conf_threshold=0.5), "free": dict(FREE, shallow2deep_conf_threshold=0.5),
+    # "free": the published schedule (a deep pass at every low-confidence token); "free_wait": the default
+    cfg = {"calm": dict(CALM, exit_conf_threshold=0.5), "free": dict(FREE, shallow2deep_conf_threshold=0.5,
+                                                                    deep_pass_wait=0.0),
            "free_wait": dict(FREE, shallow2deep_conf_threshold=0.5, deep_pass_wait=1.0)}[method]
     set_method(m, **cfg)
     xs = arch.inputs(6, seed=3)
@@ -219,7 +274,9 @@ def test_custom_processor_and_criteria_see_hf_layout_histories():
     ids, mask = pad_batch(arch, m, arch.inputs(2, seed=6))
     set_method(m, **FREE, shallow2deep_conf_threshold=0.5)
     out = ours(m, ids, mask, logits_processor=LogitsProcessorList([Spy()]))
-    # every history a row was given is a prefix of that row's final output, in HF's (left-padded) layout
+    # every history a row was given is a prefix of that row's final output, in HF's (left-padded) layout; the spy
+    # saw at least one call per new token
+    assert len(seen) >= out.shape[1] - ids.shape[1] > 0
     for h in seen:
         assert any(out[b, :h.shape[1]].tolist() == h[b].tolist() for b in range(2))
     set_method(m)

@@ -3,9 +3,11 @@
 import json
 
 import pytest
+from transformers import AutoTokenizer
 
 import run_question_answering as qa
 import run_translation as tr
+from util import metrics as M
 from util.data_gen import gen_squad, gen_translation, write_json, write_jsonl
 
 COMMON = ["--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4", "--report_to", "none",
@@ -36,7 +38,16 @@ def test_qa_trains_windows_and_reports_em_f1(tiny_t5, squad_files, tmp_path, v2)
         args += ["--version_2_with_negative", "True"]
     res = qa.main(args)
     ev = json.loads((out / "eval_results.json").read_text())
-    assert 0 <= ev["eval_exact_match"] <= 100 and 0 <= ev["eval_f1"] <= 100
+    # the reported scores are the official metric of the written answers against the file's gold answers
+    preds = json.loads((out / "eval_predictions.json").read_text())
+    gold = {qa_["id"]: [a["text"] for a in qa_["answers"]]
+            for art in json.load(open(squad_files[(v2, "validation")]))["data"]
+            for par in art["paragraphs"] for qa_ in par["qas"]}
+    assert set(preds) == set(gold) and len(gold) == 4
+    want = M.squad(preds, gold, "v2" if v2 else "v1")
+    assert ev["eval_exact_match"] == pytest.approx(want["exact_match"]) and ev["eval_f1"] == pytest.approx(want["f1"])
+    if v2:
+        assert ev["eval_total"] == 4 and ev.get("eval_HasAns_total", 0) + ev.get("eval_NoAns_total", 0) == 4
     assert ev["eval_windows"] > ev["eval_samples"] == 4  # long contexts were split into several windows
     assert ev["eval_generate_calls"] > 0 and "eval_avg_layers_per_token" in ev
     preds = json.loads((out / "eval_predictions.json").read_text())
@@ -80,9 +91,19 @@ def test_translation_trains_and_reports_bleu_chrf(tiny_t5, tmp_path):
             files["validation"], "--output_dir", str(out), "--do_train", "--do_eval", "--predict_with_generate",
             "--source_prefix", "translate German to English: ", "--max_source_length", "48",
             "--max_target_length", "16", *COMMON, *FREE]
-    tr.main(base + ["--source_lang", "de", "--target_lang", "en"])
+    tr.main(base + ["--source_lang", "de", "--target_lang", "en", "--do_predict", "--test_file", files["validation"],
+                    "--overwrite_output_dir", "True"])
     ev = json.loads((out / "eval_results.json").read_text())
-    assert "eval_bleu" in ev and "eval_chrf" in ev and ev["eval_chrf"] >= 0
+    pr = json.loads((out / "predict_results.json").read_text())
+    # evaluation and prediction decode the same file the same way: the scores of the written predictions
+    texts = (out / "generated_predictions.txt").read_text().split("\n")[:6]
+    # the references as evaluation sees them: the labels, cut at --max_target_length tokens and decoded
+    tok = AutoTokenizer.from_pretrained(tiny_t5)
+    refs = [tok.decode(tok(text_target=r["translation"]["en"], max_length=16, truncation=True)["input_ids"],
+                       skip_special_tokens=True).strip() for r in gen_translation(6, 2)]
+    assert len(texts) == 6
+    assert ev["eval_bleu"] == pytest.approx(M.bleu(texts, refs)["bleu"], abs=1e-6) == pytest.approx(pr["predict_bleu"])
+    assert ev["eval_chrf"] == pytest.approx(M.bleu(texts, refs)["chrf"], abs=1e-6)
     with pytest.raises(ValueError, match="--source_lang and --target_lang"):
         tr.main(base)
     with pytest.raises(ValueError, match=r"Language\(s\) \['fr'\]"):
