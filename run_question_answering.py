@@ -25,11 +25,12 @@ import numpy as np
 import torch
 from transformers import DataCollatorForSeq2Seq
 
+import task_flow
 from additional_args import QADataArguments
 from models import load_model_and_tokenizer
 from trainers import EarlyExitSeq2SeqTrainer, unwrap_peft
+from util import checks
 from util import metrics as M
-from util import checks, runner
 from util.data_gen import squad_to_records
 
 logger = logging.getLogger(__name__)
@@ -40,12 +41,12 @@ def load_qa_data(data_args, model_args):
     files = {s: f for s, f in (("train", data_args.train_file), ("validation", data_args.validation_file),
                                ("test", data_args.test_file)) if f}
     if data_args.dataset_name or not all(f.endswith(".json") for f in files.values()):
-        return runner.load_raw_datasets(data_args, model_args)
+        return task_flow.load_raw_datasets(data_args, model_args)
     out = {}
     for split, f in files.items():
         obj = checks.read_json_document(f, f"--{split}_file")
         if not (isinstance(obj, dict) and isinstance(obj.get("data"), list)):
-            return runner.load_raw_datasets(data_args, model_args)
+            return task_flow.load_raw_datasets(data_args, model_args)
         try:
             out[split] = datasets.Dataset.from_list(squad_to_records(obj))
         except (KeyError, TypeError, AttributeError) as e:
@@ -146,23 +147,23 @@ def choose_answers(examples, features, texts, answer_scores, null_scores, d):
 
 
 def main(argv=None):
-    model_args, d, training_args, add_args = runner.parse_args(QADataArguments, argv)
-    runner.setup(training_args)
-    last_checkpoint = runner.detect_last_checkpoint(training_args)
+    model_args, d, training_args, add_args = task_flow.parse_args(QADataArguments, argv)
+    task_flow.setup(training_args)
+    last_checkpoint = task_flow.detect_last_checkpoint(training_args)
     raw = load_qa_data(d, model_args)
     for ds in raw.values():
-        runner.require_columns(ds, ["id", d.question_column, d.context_column, d.answer_column],
+        task_flow.require_columns(ds, ["id", d.question_column, d.context_column, d.answer_column],
                                "Set --question_column/--context_column/--answer_column.")
     model, tokenizer, settings = load_model_and_tokenizer(model_args, add_args, max_answer_length=d.max_answer_length,
                                                           training=training_args.do_train)
     if not tokenizer.is_fast:
         raise checks.InputError("Context windows need a fast tokenizer (offset mapping); load one with "
                                 "--use_fast_tokenizer")
-    runner.apply_deploy_scenario(settings, training_args)
+    task_flow.apply_deploy_scenario(settings, training_args)
     training_args.predict_with_generate = True  # answers are generated
 
     def prepare(split, n, needed, with_targets):
-        ds = runner.select_split(raw, split, n, needed)
+        ds = task_flow.select_split(raw, split, n, needed)
         if ds is None:
             return None, None
         q, c, a = d.question_column, d.context_column, d.answer_column
@@ -185,13 +186,13 @@ def main(argv=None):
                                       processing_class=tokenizer, data_collator=collator)
     gen_kwargs = {"max_length": training_args.generation_max_length or d.val_max_target_length,
                   "num_beams": d.num_beams or training_args.generation_num_beams}
-    results = runner.train_stage(trainer, training_args, last_checkpoint, train_ds) if training_args.do_train else {}
+    results = task_flow.train_stage(trainer, training_args, last_checkpoint, train_ds) if training_args.do_train else {}
 
     for prefix, examples, feats in (("eval", eval_raw, eval_feats), ("predict", test_raw, test_feats)):
         if feats is None:
             continue
         out = trainer.predict(feats.remove_columns("example_id"), metric_key_prefix=prefix, **gen_kwargs)
-        texts = runner.decode(tokenizer, np.where(out.predictions != -100, out.predictions, tokenizer.pad_token_id))
+        texts = task_flow.decode(tokenizer, np.where(out.predictions != -100, out.predictions, tokenizer.pad_token_id))
         scores = mean_logprob(trainer.model, tokenizer, feats, texts)
         nulls = mean_logprob(trainer.model, tokenizer, feats, [""] * len(texts)) \
             if d.version_2_with_negative else [float("-inf")] * len(texts)  # "" = the empty answer, EOS alone
@@ -206,7 +207,7 @@ def main(argv=None):
             with open(os.path.join(training_args.output_dir, f"{prefix}_predictions.json"), "w") as f:
                 json.dump(preds, f, indent=1)
         results.update(metrics)
-    runner.finish_distributed(trainer)
+    task_flow.finish_distributed(trainer)
     return results
 
 

@@ -9,9 +9,10 @@
 Arguments can also come from a single .json file.
 """
 
+import task_flow
 from additional_args import SummarizationDataArguments
+from util import checks
 from util import metrics as M
-from util import checks, runner
 
 # (text column, summary column) of the hub datasets the published recipes use.
 summarization_name_mapping = {
@@ -75,11 +76,11 @@ def lead_baseline(trainer, data_args, raw, results):
         trainer.save_metrics(split, {k: v for k, v in results.items() if k.startswith(f"{split}_")})
 
 
-TASK = runner.TextTask(SummarizationDataArguments, columns, fields, pairs, M.rouge, after=lead_baseline)
+TASK = task_flow.TextTask(SummarizationDataArguments, columns, fields, pairs, M.rouge, after=lead_baseline)
 
 
 def main(argv=None):
-    return runner.run_text_task(TASK, argv)
+    return task_flow.run_text_task(TASK, argv)
 
 
 if __name__ == "__main__":

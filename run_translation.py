@@ -11,9 +11,10 @@ Data files hold {"translation": {"de": ..., "en": ...}} per line (json/jsonl). S
 and chrF, offline.
 """
 
+import task_flow
 from additional_args import TranslationDataArguments
+from util import checks
 from util import metrics as M
-from util import checks, runner
 
 
 def fields(d, ds):
@@ -42,11 +43,11 @@ def pairs(examples, d):
     return [ex[d.source_lang] or "" for ex in pairs_], [ex[d.target_lang] or "" for ex in pairs_]
 
 
-TASK = runner.TextTask(TranslationDataArguments, lambda data_args, names: ["translation"], fields, pairs, M.bleu)
+TASK = task_flow.TextTask(TranslationDataArguments, lambda data_args, names: ["translation"], fields, pairs, M.bleu)
 
 
 def main(argv=None):
-    return runner.run_text_task(TASK, argv)
+    return task_flow.run_text_task(TASK, argv)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,24 @@ from dataclasses import dataclass, field
 
 from transformers import Seq2SeqTrainingArguments
 
+from util.bmm import DEFAULTS as BMM_DEFAULTS
 from util.checks import InputError
 
 LOSS_FNS = ("ce", "weighted_ce", "shallowdeep_ce", "shallowdeep_kd_last", "shallowdeep_kd_unif", "shallowdeep_kd_dyna",
             "layerskip")
 CONF_TYPES = ("softmax", "softmax_max", "state", "meta")
 
-# The published defaults (FREE_SPEC.md section 5.1), plus our additions at the end.
+# Flags of the published scripts that this framework accepts so their command lines run, but that change nothing
+# here: each one given gets one warning saying so (task_flow.parse_args).
+NO_EFFECT_FLAGS = {
+    "use_synchronize": "timing here measures whole generate() calls, never synchronising per operation",
+    "forced_bos_token": "a first generated token is forced through the checkpoint's generation_config "
+                        "(forced_bos_token_id), which generate() applies",
+    "null_score_diff_threshold": "generative QA decodes an answer; there are no span scores to threshold",
+    "n_best_size": "generative QA decodes one answer; there are no candidate spans to rank",
+}
+
+# The published defaults (the FREE authors' released code), plus our additions at the end.
 EXIT_DEFAULTS = {
     "deploy_scenario": False,
     "use_synchronize": False,  # published default True needs CUDA; we time whole calls instead
@@ -51,11 +62,7 @@ EXIT_DEFAULTS = {
     "exit_shortlist_size": None,
     "fast_kernels": False,
     "exit_decay_variant": "calm",
-    "adapt_grid_min": 0.3,
-    "adapt_grid_max": 0.9,
-    "adapt_grid_points": 10,
-    "adapt_zeta": 0.4,
-    "adapt_max_updates": 300,
+    **{f"adapt_{k}": v for k, v in BMM_DEFAULTS.items()},
     "adapt_window": None,
     "adapt_explore_every": None,
     "use_lora": False,
@@ -64,8 +71,11 @@ EXIT_DEFAULTS = {
     "lora_dropout": 0.1,
     "lora_target_modules": None,
 }
-# Fields that describe training only; they are not written to the config.
-_TRAIN_ONLY = ("use_lora", "lora_rank", "lora_alpha", "lora_dropout", "lora_target_modules")
+# LoRA's fields describe one training run; they are not written to the config.
+_LORA_FIELDS = ("use_lora", "lora_rank", "lora_alpha", "lora_dropout", "lora_target_modules")
+# Fields that describe how a checkpoint was trained: switching the decoding method leaves them as they are.
+TRAINING_FIELDS = ("intermediate_loss_fn", "distill_layer_alpha", "output_hidden_states_decoder",
+                   "do_layer_transformation", "train_meta_cm_head", *_LORA_FIELDS)
 
 
 def _opt(help_text, **kw):
@@ -402,7 +412,7 @@ def update_config(config, add_args: AdditionalArguments, max_answer_length=None,
             raise InputError(f"{e} [{', '.join(saved)} from the config.json of {where}; pass the flag to override "
                              f"it]") from None
         raise
-    config.update({k: v for k, v in settings.items() if k not in _TRAIN_ONLY})
+    config.update({k: v for k, v in settings.items() if k not in _LORA_FIELDS})
     if max_answer_length is not None:
         config.max_answer_length = max_answer_length
     return settings

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from transformers.generation.utils import GenerateBeamDecoderOnlyOutput, GenerateBeamEncoderDecoderOutput
 
-from models.engine import exit_tensors
+from models.stats import exit_tensors
 
 
 @dataclass
@@ -71,12 +71,12 @@ def beam_search(model, engine, input_ids, attention_mask, logits_processor, stop
     raw_logits = () if want_logits else None
 
     start = int(input_ids[0, 0]) if model.config.is_encoder_decoder else None
-    sess, rows = engine.open(input_ids, attention_mask, start, st, encoder_out, copies=nb)
+    call, rows = engine.open(input_ids, attention_mask, start, st, encoder_out, copies=nb)
     alive = torch.ones(B, dtype=torch.bool)  # inputs whose finished hypotheses can still change
     live = list(range(n))  # flat beams the engine computes, in its row order
     step_records = []  # per step: the record of each flat beam's logits (None for an input that left)
     while True:
-        got, records = engine.next_logits(sess, rows, st)
+        got, records = engine.next_logits(call, rows)
         logits = torch.zeros((n, got.shape[-1]), dtype=torch.float32, device=dev)
         logits[live] = got.to(device=dev, dtype=torch.float32)
         step_records.append(dict(zip(live, records)))
@@ -116,7 +116,7 @@ def beam_search(model, engine, input_ids, attention_mask, logits_processor, stop
             break
         pos = {f: q for q, f in enumerate(live)}
         live = [b * nb + k for b in alive.nonzero()[:, 0].tolist() for k in range(nb)]
-        rows = engine.reorder(sess, rows, [pos[src[f]] for f in live], [tokens[f] for f in live],
+        rows = engine.reorder(call, rows, [pos[src[f]] for f in live], [tokens[f] for f in live],
                               records)
 
     sequences = sequences[:, :gc.num_return_sequences].reshape(B * gc.num_return_sequences, -1)

@@ -18,6 +18,7 @@ import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -195,6 +196,43 @@ class Session:
             t = getattr(self, name)
             if t is not None:
                 setattr(self, name, t[_on(keep, t)])
+
+
+class Adapter(Protocol):
+    """The contract between a model family and the engine (models/engine.py): how one decoder layer computes over a
+    span of positions with the batch's ragged cache. deploying_t5.py, deploying_bart.py and deploying_llama.py
+    implement it with the family's own HF modules; a new family is one more implementation and one registry entry
+    in models/__init__.py.
+
+    Optional: `use_direct_layers()` (CPU product layouts under fast_kernels), `block_layer` and `exit_block(sess,
+    h, span)` (an exit that attends, with its own cache slot), `bias` (a final-logit bias the shortlist must add).
+    """
+
+    num_layers: int  # decoder layers
+    lm_head: torch.nn.Linear
+
+    def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, depth: int | None = None,
+              enc: torch.Tensor | None = None) -> Session:
+        """A batch's session: encoder-decoder -- encode (or take `enc`), empty decoder caches; decoder-only -- prefill
+        every prompt through `depth` layers and keep the prompts and their last states (`first_hidden`)."""
+
+    def span(self, starts, n=1, causal: bool = True) -> Span:
+        """The positions a call computes: n[b] tokens of row b from position starts[b] (0: the row rides along)."""
+
+    def embed(self, ids: torch.Tensor, span: Span) -> torch.Tensor:
+        """(rows, nmax, d) input states of the tokens `ids` at the span's positions."""
+
+    def layer(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> torch.Tensor:
+        """Decoder layer i over the span: writes its K/V into the session's cache, returns its output states."""
+
+    def fill_kv(self, sess: Session, i: int, h: torch.Tensor, span: Span) -> None:
+        """Only layer i's K/V from the states h (state propagation and copying: the layer's output is not needed)."""
+
+    def normed(self, h: torch.Tensor) -> torch.Tensor:
+        """The final norm of states h (what the meta head and the LM head read)."""
+
+    def logits(self, h: torch.Tensor, head=None) -> torch.Tensor:
+        """LM logits of states h through the final norm: the full head, or `head` (a Shortlist)."""
 
 
 def heads(proj, x, head_dim: int) -> torch.Tensor:

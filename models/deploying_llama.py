@@ -4,7 +4,7 @@ What the families change lives inside HF's modules (q/k/v biases, q/k norms, fus
 scaled embeddings, attention soft-capping); what the adapter must know is the per-layer attention pattern and the
 final-logit soft-cap.
 
-Same interface as T5Adapter, with the decoder-only differences (FREE_SPEC.md section 8):
+Same interface as T5Adapter (models/deploying_common.py), with the decoder-only differences:
 - `start()` prefills every row's prompt (padding removed: each row's tokens sit at positions 0..) through
   ALL layers (prefill never exits) in one batched pass; the session holds each row's prompt and the state
   of its last prompt position; the engine continues from there;

@@ -7,7 +7,7 @@ engine.Rules). What HF prepares and the engine cannot honour is refused here, by
 every field of `GenerationConfig` is in exactly one of the sets below (a test walks them all).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from transformers import GenerationConfig
@@ -17,7 +17,9 @@ from transformers.generation.utils import GenerateDecoderOnlyOutput, GenerateEnc
 
 from models.beam import beam_search
 from models.deploying_common import fast_kernels
-from models.engine import DecodeStats, Engine, Policy, ThresholdState, exit_tensors, policy_from_config
+from models.engine import Engine
+from models.policy import Policy, ThresholdState, policy_from_config
+from models.stats import DecodeStats, exit_tensors
 
 # Applied: by HF's processors and stopping criteria (which the engine calls), or by the engine itself.
 APPLIED = {
@@ -133,12 +135,29 @@ def _outputs(model, rows, head, gc, pad):
     return EarlyExitDecoderOnlyOutput(**kw)
 
 
+@dataclass
+class ExitState:
+    """What a model carries from one generate call to the next, on purpose: the counts of every engine call since
+    the last `pop_exit_stats()` (Seq2SeqTrainer only sees tokens), and FREE's threshold, whose adaptive estimate
+    learns across sequences (it belongs to the settings it was made for: `for_policy`)."""
+
+    stats: DecodeStats = field(default_factory=DecodeStats)
+    threshold: ThresholdState | None = None
+    threshold_key: tuple | None = None
+
+    def for_policy(self, policy: Policy, config) -> ThresholdState:
+        key = (policy.threshold, policy.adapt, policy.shallow_layer, policy.conf_type)
+        if self.threshold is None or self.threshold_key != key:
+            self.threshold, self.threshold_key = ThresholdState(policy, config), key
+        return self.threshold
+
+
 class EarlyExitGenerationMixin:
     """Routes `generate()` into the engine when the config selects an exit method (or `use_engine=True`).
 
-    The model keeps two things between calls, both on purpose: `exit_stats`, the counts of every engine
-    call since the last `pop_exit_stats()` (Seq2SeqTrainer only sees tokens), and the adaptive threshold,
-    which by design learns across sequences until `reset_exit_state()`.
+    The method is the config's exit settings (as from_pretrained or the command line set them); what the model
+    keeps between calls is its public `exit_state` (an ExitState): `reset_exit_state()` starts a fresh one, and a
+    caller comparing methods on one model may keep each method's state and put it back.
     """
 
     adapter_cls = None
@@ -155,20 +174,22 @@ class EarlyExitGenerationMixin:
     def _has_trained_meta_head(self) -> bool:
         return hasattr(self, "cm_head") and bool(getattr(self.config, "meta_head_trained", False))
 
+    @property
+    def exit_state(self) -> ExitState:
+        if "_exit_state" not in self.__dict__:
+            self.__dict__["_exit_state"] = ExitState()
+        return self.__dict__["_exit_state"]
+
+    @exit_state.setter
+    def exit_state(self, state: ExitState) -> None:
+        self.__dict__["_exit_state"] = state
+
     def pop_exit_stats(self) -> DecodeStats:
-        st = getattr(self, "_exit_stats", None) or DecodeStats()
-        self._exit_stats = DecodeStats()
+        st, self.exit_state.stats = self.exit_state.stats, DecodeStats()
         return st
 
     def reset_exit_state(self) -> None:
-        self._threshold_state = None
-        self._exit_stats = DecodeStats()
-
-    def _threshold(self, policy: Policy) -> ThresholdState:
-        key = (policy.threshold, policy.adapt, policy.shallow_layer, policy.conf_type)
-        if getattr(self, "_threshold_key", None) != key or getattr(self, "_threshold_state", None) is None:
-            self._threshold_state, self._threshold_key = ThresholdState(policy, self.config), key
-        return self._threshold_state
+        self.exit_state = ExitState()
 
     def generate(self, inputs=None, generation_config=None, use_engine: bool | None = None, **kwargs):
         policy = self.exit_policy()
@@ -195,7 +216,8 @@ class EarlyExitGenerationMixin:
             kwargs["stopping_criteria"] = StoppingCriteriaList(
                 [*(kwargs.get("stopping_criteria") or []), StopStringCriteria(tokenizer, gc.stop_strings)])
             kwargs["stop_strings"] = None
-        engine = Engine(self.adapter_cls(self), policy, self._threshold(policy), getattr(self, "cm_head", None),
+        threshold = self.exit_state.for_policy(policy, self.config)
+        engine = Engine(self.adapter_cls(self), policy, threshold, getattr(self, "cm_head", None),
                         self.exit_adapter_map())
 
         def decode(model, input_ids, logits_processor, stopping_criteria, generation_config, **model_kwargs):
@@ -212,14 +234,12 @@ class EarlyExitGenerationMixin:
                 streamer.put(input_ids.cpu())
             enc = model_kwargs.get("encoder_outputs")
             enc = enc.last_hidden_state if enc is not None else None
-            st = DecodeStats(num_layers=engine.L)
-            if getattr(model, "_exit_stats", None) is None:
-                model._exit_stats = DecodeStats()
+            st = DecodeStats(num_layers=engine.num_layers)
             if gc.num_beams > 1:
                 with fast_kernels(model, policy.fast_kernels):
                     out = beam_search(model, engine, input_ids, model_kwargs.get("attention_mask"), logits_processor,
                                       stopping_criteria, gc, st, encoder_out=enc)
-                model._exit_stats.add(st)
+                model.exit_state.stats.add(st)
                 return out
             max_length, eos, rest = _fast_stops(stopping_criteria)
             max_length = max_length if max_length is not None else gc.max_length
@@ -230,7 +250,7 @@ class EarlyExitGenerationMixin:
                                      max_length - input_ids.shape[1], eos, st, processors=logits_processor,
                                      criteria=rest or None, streamer=streamer, sample=bool(gc.do_sample),
                                      encoder_out=enc)
-            model._exit_stats.add(st)
+            model.exit_state.stats.add(st)
             pad = int(gc._pad_token_tensor) if gc._pad_token_tensor is not None else 0
             return _outputs(model, rows, input_ids, gc, pad)
 

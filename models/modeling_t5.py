@@ -33,7 +33,7 @@ class _T5Exits(EncoderDecoderExitMixin):
     def generate(self, *args, **kwargs):
         if args:
             kwargs["input_ids"], args = args[0], args[1:]
-        # transformers 5 sizes generate()'s cache from the *encoder* depth (ENVIRONMENT.md section 1),
+        # transformers 5 sizes generate()'s cache from the *encoder* depth,
         # which breaks T5 with num_decoder_layers != num_layers; a config-less cache grows per layer.
         if kwargs.get("cache") is None and kwargs.get("past_key_values") is None:
             kwargs["cache"] = EncoderDecoderCache(DynamicCache(), DynamicCache())

@@ -31,17 +31,15 @@ from types import SimpleNamespace
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
-from transformers import AutoTokenizer  # noqa: E402
 
-from additional_args import EXIT_DEFAULTS  # noqa: E402
-from models import MODEL_CLASSES  # noqa: E402
+from additional_args import (CONF_TYPES, DEFAULT_SUMMARY_INSTRUCTION, EXIT_DEFAULTS, TRAINING_FIELDS,  # noqa: E402
+                             AdditionalArguments, ModelArguments, default_instruction)
+from models import load_model_and_tokenizer  # noqa: E402
 from util import checks  # noqa: E402
 from util import metrics as M  # noqa: E402
-from additional_args import DEFAULT_SUMMARY_INSTRUCTION, default_instruction  # noqa: E402
-from util.runner import causal_lm_features, require_chat_template  # noqa: E402
+from util.chat import causal_lm_features, require_chat_template  # noqa: E402
 
-TRAIN_ONLY = ("intermediate_loss_fn", "distill_layer_alpha", "output_hidden_states_decoder", "do_layer_transformation",
-              "use_lora", "lora_rank", "lora_alpha", "lora_dropout", "lora_target_modules", "train_meta_cm_head")
+from bench_report import auc_by_family, batch_sweep, markdown, plot, profile_markdown, sweep_markdown  # noqa: E402
 
 
 def method_table(a, L) -> dict:
@@ -78,21 +76,17 @@ def method_table(a, L) -> dict:
     return {k: v for k, v in table.items() if not a.methods or k in a.methods or v[0] in a.methods}
 
 
-def configure(model, settings: dict, state: tuple | None = None) -> None:
-    """The method's exit settings, with a fresh exit state or the method's own `state` (from exit_state())."""
+def configure(model, settings: dict, state=None) -> None:
+    """The method's exit settings, with a fresh exit state or the method's own `state` (its model.exit_state after
+    an earlier batch)."""
     for k, v in EXIT_DEFAULTS.items():
-        if k not in TRAIN_ONLY:
+        if k not in TRAINING_FIELDS:
             setattr(model.config, k, v)
     model.config.update(settings)
     if state is None:
         model.reset_exit_state()
     else:
-        model._threshold_state, model._threshold_key, model._exit_stats = state
-
-
-def exit_state(model) -> tuple:
-    """What a method carries from one batch to the next: its adaptive threshold and its counts."""
-    return model._threshold_state, getattr(model, "_threshold_key", None), model._exit_stats
+        model.exit_state = state
 
 
 def load_rows(a):
@@ -159,16 +153,15 @@ def load(a) -> SimpleNamespace:
     if a.threads:
         torch.set_num_threads(a.threads)
     M.ensure_punkt()
-    tok = AutoTokenizer.from_pretrained(a.model_name_or_path)
-    from transformers import AutoConfig
-
-    cfg = AutoConfig.from_pretrained(a.model_name_or_path)
-    model = MODEL_CLASSES[cfg.model_type].from_pretrained(a.model_name_or_path).eval().to(a.device)
+    # the entry points' loader: LoRA folders, GGUF files and the checkpoint's exit settings are read as they read them
+    model, tok, _ = load_model_and_tokenizer(ModelArguments(model_name_or_path=a.model_name_or_path),
+                                             AdditionalArguments())
+    model, cfg = model.eval().to(a.device), model.config
     sources, refs = load_rows(a)
     ids = None
     if a.use_chat_template:
         require_chat_template(tok, decoder_only=not cfg.is_encoder_decoder)
-    if not cfg.is_encoder_decoder:  # the prompt layout the model was trained with (util/runner.causal_lm_features)
+    if not cfg.is_encoder_decoder:  # the prompt layout the model was trained with (util/chat.causal_lm_features)
         tok.padding_side = "left"
         ns = SimpleNamespace(max_source_length=a.max_source_length, decoder_only_separator=a.separator,
                              use_chat_template=a.use_chat_template, instruction=a.instruction)
@@ -203,22 +196,22 @@ def run(a, d: SimpleNamespace, batch_size: int) -> dict:
         state, outs, spent = {}, {name: [] for name in names}, dict.fromkeys(names, 0.0)
         for name in names:
             configure(model, table[name][1])  # a fresh adaptive threshold: each pass is one evaluation
-            state[name] = exit_state(model)
+            state[name] = model.exit_state
         for b, enc in enumerate(batches):
             k = (b + rep) % len(names)
             for name in names[k:] + names[:k]:
                 family, settings = table[name]
                 configure(model, settings, state[name])
                 (out,), t = timed_generate(model, [enc], family, a, seed=rep * 100003 + b)
-                state[name] = exit_state(model)
+                state[name] = model.exit_state
                 outs[name].append(out)
                 spent[name] += t
         for name in names:
             times[name].append(spent[name])
             if a.do_sample:  # quality as the mean over the passes' seeds
                 qualities[name].append(score(a, decode_new(tok, outs[name], batches, decoder_only), refs))
-            thr, _key, stats = state[name]
-            last[name] = (outs[name], stats, thr.bmm if table[name][0] == "free_adaptive" else None)
+            st = state[name]
+            last[name] = (outs[name], st.stats, st.threshold.bmm if table[name][0] == "free_adaptive" else None)
     for n, (name, (family, settings)) in enumerate(table.items(), 1):
         outs, stats, fitted = last[name]
         bmm = fitted or bmm
@@ -319,126 +312,6 @@ def profile_methods(model, batches, table, a, tok, decoder_only, top=8) -> dict:
     return out
 
 
-def profile_markdown(prof: dict) -> str:
-    lines = ["| method | wall ms/token (profiled) | aten calls/token | aten self CPU ms/token | host reads/token | "
-             "top operators (calls/token, share of aten self time) |", "|" + "---|" * 6]
-    for name, p in prof.items():
-        tops = ", ".join(f"{o['op'][6:]} {o['calls_per_token']:g} ({100 * o['self_cpu_share']:.0f} %)"
-                         for o in p["top_ops"][:5])
-        lines.append(f"| {name} | {p['wall_ms_per_token']} | {p['aten_calls_per_token']} | "
-                     f"{p['aten_self_cpu_ms_per_token']} | {p['host_reads_per_token']} | {tops} |")
-    return "\n".join(lines)
-
-
-def auc_by_family(results) -> dict:
-    """Area under quality (relative to full) vs speedup (vs HF generate), per method family.
-
-    Each family's curve is its upper envelope q(s) = best relative quality among its points with speedup
-    >= s, anchored at the full model's point (an exit method can always fall back to full depth), and 0
-    beyond its fastest point. `common`: the mean of q over the speedup range every family reaches, [full's
-    speedup, the smallest of the families' top speedups], the only range where all curves are defined;
-    `full_range`: the area up to the fastest point of any family, which also credits speed bought with
-    unusable quality (static exiting at layer 1, say).
-    """
-    full = results.get("full")
-    if not full or "speedup_vs_hf" not in full:
-        return {}
-    pts = {}
-    for r in results.values():
-        if r["family"] in ("static", "calm", "free", "free_verify", "free_adaptive"):
-            pts.setdefault(r["family"], []).append((r["speedup_vs_hf"], r["quality_vs_full"]))
-    if not pts:
-        return {}
-    lo = full["speedup_vs_hf"]
-
-    def area(p, hi, steps=400):
-        if hi <= lo:
-            return 0.0
-        grid = [lo + (hi - lo) * i / steps for i in range(steps + 1)]
-        env = [max([q for s, q in p + [(lo, 1.0)] if s >= g] + [0.0]) for g in grid]
-        return sum((env[i] + env[i + 1]) / 2 * (grid[i + 1] - grid[i]) for i in range(steps))
-
-    common_hi = min(max(s for s, _ in p) for p in pts.values())
-    all_hi = max(s for p in pts.values() for s, _ in p)
-    return {"common_range": [lo, round(common_hi, 3)], "full_range": [lo, round(all_hi, 3)],
-            # empty when some family never gets faster than the full path: there is no common range
-            "common": {f: round(area(p, common_hi) / (common_hi - lo), 4) for f, p in pts.items()}
-            if common_hi > lo else {},
-            "full": {f: round(area(p, all_hi), 4) for f, p in pts.items()}}
-
-
-def markdown(res) -> str:
-    q = "BLEU" if res["task"] == "translation" else "ROUGE-L"
-    lines = [f"| method | {q} | vs full | layers/token | layer-FLOPs/token | time (s) | tokens/s | speedup vs HF | "
-             "ideal | efficiency | same as full | same as HF | vs full's outputs | acceptance |", "|" + "---|" * 14]
-    for name, r in res["methods"].items():
-        lines.append(f"| {name} | {r['quality']:.2f} | {r.get('quality_vs_full', '-')} | "
-                     f"{r['avg_layers_per_token']:.2f} | "
-                     f"{r['layer_flops_per_token']:.2f} | {r['time_s']:.2f} | {r['tokens_per_s']:.0f} | "
-                     f"{r.get('speedup_vs_hf', '-')} | {r.get('ideal_speedup', '-')} | {r.get('efficiency', '-')} | "
-                     f"{r.get('agreement_with_full', '-')} | {r.get('agreement_with_hf', '-')} | "
-                     f"{r.get('quality_of_full_outputs', '-')} | "
-                     f"{r.get('acceptance_rate', '-')} |")
-    if res.get("auc"):
-        auc = res["auc"]
-        lines += ["", f"Quality-speed area, common range {auc['common_range']} (mean relative quality): "
-                  + ", ".join(f"{k} {v}" for k, v in auc["common"].items()),
-                  f"Quality-speed area, full range {auc['full_range']}: "
-                  + ", ".join(f"{k} {v}" for k, v in auc["full"].items())]
-    return "\n".join(lines)
-
-
-def plot(res, out_dir) -> list:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        import numpy as np
-    except ImportError:
-        print("matplotlib is not installed: skipping plots")
-        return []
-    files = []
-    fig, ax = plt.subplots(figsize=(6, 4))
-    fams = {}
-    for r in res["methods"].values():
-        fams.setdefault(r["family"], []).append((r.get("speedup_vs_hf", 0), r.get("quality_vs_full", 0)))
-    for fam, p in fams.items():
-        p.sort()
-        common = res.get("auc", {}).get("common", {})
-        label = f"{fam} (area {common[fam]})" if fam in common else fam
-        ax.plot([x for x, _ in p], [y for _, y in p], "o-", label=label)
-    if res.get("auc"):
-        ax.axvspan(*res["auc"]["common_range"], color="grey", alpha=0.1, label="common range")
-    ax.set_xlabel("speedup vs HF generate()")
-    ax.set_ylabel("quality / full model's")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    files.append(os.path.join(out_dir, "quality_vs_speed.png"))
-    fig.tight_layout()
-    fig.savefig(files[-1], dpi=120)
-    if "bmm" in res:
-        from util.bmm import beta_logpdf
-
-        b = res["bmm"]
-        fig, ax = plt.subplots(figsize=(6, 4))
-        conf, agree = np.array(b["confidences"]), np.array(b["agree"], dtype=bool)
-        bins = np.linspace(0, 1, 31)
-        ax.hist(conf[agree], bins=bins, alpha=0.5, density=True, label="shallow == deep")
-        ax.hist(conf[~agree], bins=bins, alpha=0.5, density=True, label="shallow != deep")
-        if b["alphas"]:
-            x = np.linspace(0.01, 0.99, 200)
-            for c, name in ((1, "agree fit"), (0, "disagree fit")):
-                ax.plot(x, np.exp(beta_logpdf(x, b["alphas"][c], b["betas"][c])), label=f"Beta {name}")
-        ax.axvline(b["threshold"], color="k", ls="--", label=f"threshold {b['threshold']:.2f}")
-        ax.set_xlabel("shallow-exit confidence")
-        ax.legend(fontsize=7)
-        files.append(os.path.join(out_dir, "confidence_hist.png"))
-        fig.tight_layout()
-        fig.savefig(files[-1], dpi=120)
-    return files
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model_name_or_path", required=True)
@@ -469,7 +342,7 @@ def main(argv=None):
     p.add_argument("--calm_thresholds", type=float, nargs="*", default=[0.8])
     p.add_argument("--calm_min_layer", type=int, default=None)
     p.add_argument("--calm_conf_types", nargs="*", default=["softmax"],
-                   choices=["softmax", "softmax_max", "state", "meta"],
+                   choices=CONF_TYPES,
                    help="CALM's confidence measures (meta needs a checkpoint with a trained meta head)")
     p.add_argument("--adapt_init", type=float, default=0.8)
     p.add_argument("--exit_shortlist_size", type=int, default=None,
@@ -543,32 +416,6 @@ def main(argv=None):
             with open(os.path.join(a.output_dir, "batch_sweep.md"), "w") as f:
                 f.write(f"Command: {command}\n\n{table}\n")
     return runs[a.batch_size[0]] if len(runs) == 1 else runs
-
-
-def batch_sweep(runs: dict) -> dict:
-    """Per method and batch size: tokens/s, speedup over our full path and HF at the same batch size, quality."""
-    out = {}
-    for bs, res in runs.items():
-        full = res["methods"].get("full")
-        for name, r in res["methods"].items():
-            row = {"tokens_per_s": r["tokens_per_s"], "time_s": r["time_s"], "quality": r["quality"],
-                   "quality_vs_full": r.get("quality_vs_full"), "speedup_vs_hf": r.get("speedup_vs_hf"),
-                   "avg_layers_per_token": r["avg_layers_per_token"]}
-            if full:
-                row["speedup_vs_full"] = round(full["time_s"] / r["time_s"], 3)
-            out.setdefault(name, {})[str(bs)] = row
-    return out
-
-
-def sweep_markdown(sweep: dict) -> str:
-    sizes = list(dict.fromkeys(b for by in sweep.values() for b in by))
-    lines = ["| method | " + " | ".join(f"tokens/s @{b} (vs full, quality vs full)" for b in sizes) + " |",
-             "|" + "---|" * (len(sizes) + 1)]
-    for name, by in sweep.items():  # a method that did not run at a batch size (HF's assisted decoding) is blank
-        cells = [f"{by[b]['tokens_per_s']:.0f} ({by[b].get('speedup_vs_full', '-')}x, {by[b]['quality_vs_full']})"
-                 if b in by else "" for b in sizes]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

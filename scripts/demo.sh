@@ -26,7 +26,7 @@ python run_summarization.py \
   --output_dir "$OUT/model" --overwrite_output_dir \
   --per_device_train_batch_size 16 --per_device_eval_batch_size 32 --max_eval_samples 200 \
   --learning_rate 3e-3 --warmup_steps 50 --lr_scheduler_type linear --max_steps "$STEPS" \
-  --logging_steps 100 --save_strategy no --report_to none --disable_tqdm True --seed 0 \
+  --logging_steps 100 --save_strategy no --report_to none --seed 0 \
   --output_hidden_states_decoder True --intermediate_loss_fn shallowdeep_kd_dyna \
   --shallow_exit_layer 2 --distill_layer_alpha 0.5
 

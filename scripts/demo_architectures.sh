@@ -20,7 +20,7 @@ for TYPE in $TYPES; do
     --do_train --do_eval --predict_with_generate --max_eval_samples 100 --overwrite_output_dir \
     --per_device_train_batch_size 16 --per_device_eval_batch_size 16 --learning_rate "$LR" --warmup_steps 50 \
     --lr_scheduler_type linear --max_steps "$STEPS" --logging_steps 100 --save_strategy no --report_to none \
-    --disable_tqdm True --seed 0 --output_hidden_states_decoder True --intermediate_loss_fn shallowdeep_kd_dyna \
+    --seed 0 --output_hidden_states_decoder True --intermediate_loss_fn shallowdeep_kd_dyna \
     --shallow_exit_layer 2 --distill_layer_alpha 0.5
   python scripts/benchmark.py --model_name_or_path "$OUT/$TYPE" \
     --validation_file "$OUT/data/dialogsum/validation.jsonl" --max_samples 60 --max_source_length 256 \

@@ -22,7 +22,7 @@ FREE=(--output_hidden_states_decoder True --intermediate_loss_fn shallowdeep_kd_
       --distill_layer_alpha 0.5)
 TRAIN=(--do_train --overwrite_output_dir --per_device_train_batch_size 16 --learning_rate 3e-3 --warmup_steps 50
        --lr_scheduler_type linear --logging_steps 100 --save_strategy no --report_to none
-       --disable_tqdm True --seed 0)
+       --seed 0)
 
 python run_translation.py --model_name_or_path "$OUT/init" --output_dir "$OUT/mt" \
   --train_file "$OUT/data/iwslt_de_en/train.jsonl" --source_lang de --target_lang en \

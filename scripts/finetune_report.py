@@ -24,7 +24,7 @@ import torch  # noqa: E402
 
 from additional_args import DEFAULT_SUMMARY_INSTRUCTION  # noqa: E402
 from util import checks  # noqa: E402
-from util.runner import causal_lm_features  # noqa: E402
+from util.chat import causal_lm_features  # noqa: E402
 
 
 def read_rows(path, n=None):

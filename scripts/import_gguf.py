@@ -61,7 +61,7 @@ def is_imported(out_dir: str) -> bool:
 
 def stop_token_ids(tokenizer) -> list[int]:
     """The chat template's end-of-turn token, then the tokenizer's EOS if it is another token."""
-    from util.runner import chat_end_token_id
+    from util.chat import chat_end_token_id
 
     ids = []
     if tokenizer.chat_template:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Published recipe for sum_cnndm (FREE_SPEC 2.6 / 4.3), method chosen by METHOD, stage by STAGE; see scripts/_recipe.sh.
+# Published recipe for sum_cnndm (the FREE authors' released scripts), method chosen by METHOD, stage by STAGE; see scripts/_recipe.sh.
 #   bash scripts/run_sum_cnndm.sh                          # FREE training (shallowdeep_kd_dyna)
 #   METHOD=calm STAGE=eval bash scripts/run_sum_cnndm.sh   # evaluate with CALM decoding
 source "$(dirname "${BASH_SOURCE[0]}")/_recipe.sh"

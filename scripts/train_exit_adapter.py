@@ -31,7 +31,7 @@ if ROOT not in sys.path:
 from models import EffLlamaForCausalLM  # noqa: E402
 from models.modeling_common import ExitAdapter  # noqa: E402
 from util import data_gen, skip_conf  # noqa: E402
-from util.runner import chat_prompt_ids  # noqa: E402
+from util.chat import chat_prompt_ids  # noqa: E402
 
 TASKS = {
     "summarize": ("Summarize the following dialogue in one sentence.", lambda n, seed: [

@@ -21,7 +21,9 @@ from models import (EffBartForConditionalGeneration, EffGemma2ForCausalLM, EffGe
                     EffMistralForCausalLM, EffMT5ForConditionalGeneration, EffPegasusForConditionalGeneration,
                     EffPhi3ForCausalLM, EffQwen2ForCausalLM, EffQwen3ForCausalLM, EffT5ForConditionalGeneration,
                     EffUMT5ForConditionalGeneration, add_lora)
-from models.engine import DecodeStats, Engine, ThresholdState
+from models.engine import Engine
+from models.policy import ThresholdState
+from models.stats import DecodeStats
 from util import losses
 from test_engine import set_method  # noqa: E402  (tests/ is on sys.path under pytest)
 
@@ -164,7 +166,7 @@ class LongT5(Arch):
     scaled = True  # the head's input is scaled by d_model**-0.5 (tied head)
 
     def config(self, **kw):
-        # encoder and decoder depths differ on purpose (transformers 5 generate() cache bug, see ENVIRONMENT.md)
+        # encoder and decoder depths differ on purpose (transformers 5 sizes generate()'s cache from the encoder depth)
         return self.config_cls(vocab_size=64, d_model=32, d_ff=64, num_heads=2, d_kv=16, num_layers=2,
                                num_decoder_layers=L, dropout_rate=0.0, decoder_start_token_id=0, pad_token_id=0,
                                eos_token_id=1, **self.family, **kw)

@@ -9,7 +9,10 @@ from transformers import T5ForConditionalGeneration
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 import test_engine
-from models.engine import DecodeStats, Engine, ThresholdState
+from models.engine import Engine
+from models.free import Free
+from models.policy import ThresholdState
+from models.stats import DecodeStats
 from test_architectures import ARCHS, CALM, FREE, L, THRESHOLDS, Arch, close
 from test_engine import set_method
 
@@ -63,10 +66,10 @@ def pad_batch(arch, m, xs):
     return ids, mask
 
 
-def decode(m, arch, ids, mask=None, eos="arch", engine_cls=Engine, new=NEW):
+def decode(m, arch, ids, mask=None, eos="arch", new=NEW):
     """The engine with a fresh threshold state: (rows, session, counts)."""
     policy = m.exit_policy()
-    eng = engine_cls(m.adapter_cls(m), policy, ThresholdState(policy, m.config), getattr(m, "cm_head", None))
+    eng = Engine(m.adapter_cls(m), policy, ThresholdState(policy, m.config), getattr(m, "cm_head", None))
     st = DecodeStats(num_layers=L)
     rows, sess = eng.run(ids, mask, arch.start, new, arch.eos if eos == "arch" else eos, st)
     return rows, sess, st
@@ -111,7 +114,7 @@ def test_batch_equals_each_row_alone(arch, method):
 
 
 @arch_params
-def test_rows_exit_differently_in_the_same_step_and_finish_at_different_times(arch):
+def test_rows_exit_differently_in_the_same_step_and_finish_at_different_times(arch, monkeypatch):
     if arch.uniform:
         pytest.skip("this family's tiny random model repeats tokens: no end token ends rows at different steps")
     m = arch.make()
@@ -126,24 +129,27 @@ def test_rows_exit_differently_in_the_same_step_and_finish_at_different_times(ar
     eos = max((t for t in range(64) if all(s[:1] != [t] for s in streams)), key=lambda t: len(first(t)))
     assert len(first(eos)) >= 2
 
-    class Watched(Engine):
-        sizes, mixed = [], 0
+    sizes, mixed = [], []
+    step = Free.step
 
-        def _step_free(self, sess, batch, st):
-            steps, exits = st.steps, st.exits
-            super()._step_free(sess, batch, st)
-            Watched.sizes.append((len(batch), sess.kv.lens.shape[1]))
-            Watched.mixed += 0 < st.exits - exits < st.steps - steps  # some rows exited at S, others did not
+    def watched(self, call, batch):
+        st = call.stats
+        steps, exits = st.steps, st.exits
+        step(self, call, batch)
+        sizes.append((len(batch), call.session.kv.lens.shape[1]))
+        mixed.append(0 < st.exits - exits < st.steps - steps)  # some rows exited at S, others did not
 
-    rows, _, st = decode(m, arch, ids, mask, eos=eos, engine_cls=Watched)
+    monkeypatch.setattr(Free, "step", watched)
+    rows, _, st = decode(m, arch, ids, mask, eos=eos)
+    monkeypatch.undo()
     ref, ref_st = alone(m, arch, xs, eos=eos)
     assert [r.tokens[r.prompt_len:] for r in rows] == ref
     same_counts(st, ref_st, work=False)
     assert len({len(t) for t in ref}) >= 2
-    sizes = [b for b, _ in Watched.sizes]
-    assert all(b == cached for b, cached in Watched.sizes)  # finished rows left the caches too
-    assert sizes == sorted(sizes, reverse=True) and sizes[0] == len(xs) and sizes[-1] < len(xs)
-    assert Watched.mixed > 0
+    batch_sizes = [b for b, _ in sizes]
+    assert all(b == cached for b, cached in sizes)  # finished rows left the caches too
+    assert batch_sizes == sorted(batch_sizes, reverse=True) and batch_sizes[0] == len(xs) and batch_sizes[-1] < len(xs)
+    assert any(mixed)
 
 
 @arch_params

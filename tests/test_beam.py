@@ -94,16 +94,16 @@ class Checked(Engine):
     arch = m = x = None
     checked = reordered = 0
 
-    def reorder(self, sess, rows, src, tokens, records):
-        new = super().reorder(sess, rows, src, tokens, records)
+    def reorder(self, call, rows, src, tokens, records):
+        new = super().reorder(call, rows, src, tokens, records)
         Checked.reordered += src != list(range(len(src)))
         for q, r in enumerate(new):
             ref = self.arch.teacher_forced_cache(self.m, self.x, r.tokens[:-1])
             for j in range(L):
-                keys, values = sess.kv.row(j, q)
+                keys, values = call.session.kv.row(j, q)
                 n = 0 if keys is None else keys.shape[1]  # a deep layer that no pass has reached yet
-                if self.p.method == "free":  # shallow layers: every input; deep ones: all but the stacked tokens
-                    assert n == len(r.tokens) - 1 - (len(r.stack) if j >= self.p.shallow_layer else 0)
+                if self.policy.method == "free":  # shallow layers: every input; deep ones: all but the stacked tokens
+                    assert n == len(r.tokens) - 1 - (len(r.stack) if j >= self.policy.shallow_layer else 0)
                     if n:
                         assert close(keys, ref.layers[j].keys[0, :, :n])
                         assert close(values, ref.layers[j].values[0, :, :n])

@@ -6,7 +6,10 @@ from transformers import T5Config, T5ForConditionalGeneration
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 from models import EffT5ForConditionalGeneration
-from models.engine import Engine, DecodeStats, ThresholdState
+from models.engine import Engine
+from models.methods import Calm
+from models.policy import ThresholdState
+from models.stats import DecodeStats
 
 L = 4
 NEW = 14
@@ -181,20 +184,22 @@ def test_free_deep_kv_equals_teacher_forced_pass_after_mixed_exits():
     assert checked >= 3
 
 
-def test_calm_caches_stay_equal_length_after_every_step():
+def test_calm_caches_stay_equal_length_after_every_step(monkeypatch):
     m = make_model()
+    step = Calm.step
 
-    class Checked(Engine):
-        def _step_calm(self, sess, batch, st):
-            super()._step_calm(sess, batch, st)
-            for j, r in enumerate(batch):  # every row: every layer holds all inputs so far
-                lens = {sess.cache_len(i, j) for i in range(L)}
-                assert lens == {len(r.tokens) - 1}, lens
+    def checked(self, call, batch):
+        step(self, call, batch)
+        for j, r in enumerate(batch):  # every row: every layer holds all inputs so far
+            lens = {call.session.cache_len(i, j) for i in range(L)}
+            assert lens == {len(r.tokens) - 1}, lens
+
+    monkeypatch.setattr(Calm, "step", checked)
 
     mixed = 0
     for x, *_ in mixed_runs(m, CALM):
         policy = m.exit_policy()
-        eng = Checked(m.adapter_cls(m), policy, ThresholdState(policy, m.config))
+        eng = Engine(m.adapter_cls(m), policy, ThresholdState(policy, m.config))
         st = DecodeStats(num_layers=L)
         eng.run(x, None, 0, NEW, 1, st)
         mixed += 0 < st.exits < st.steps
@@ -255,7 +260,7 @@ def test_adaptive_threshold_is_refit_between_sequences():
         m.generate(input_ids=x, max_new_tokens=NEW)
     st = m.pop_exit_stats()
     assert len(st.thresholds) == 12 and st.thresholds[0] == 0.3
-    bmm = m._threshold_state.bmm
+    bmm = m.exit_state.threshold.bmm
     assert len(bmm) > 0 and all(0.3 <= t <= 0.9 for t in st.thresholds)
     assert bmm.history, "the estimator was refit"
 

@@ -17,7 +17,7 @@ from models import EffLlamaForCausalLM, load_model_and_tokenizer
 from util import losses
 from util.checks import InputError
 from util.data_gen import gen_dialogsum, write_jsonl
-from util.runner import chat_prompt_ids
+from util.chat import chat_prompt_ids
 
 LAYERS = 4
 

@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from util.data_gen import gen_dialogsum, write_jsonl
-from util.runner import checkpoint_problem
+from task_flow import checkpoint_problem
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS, SAVE_EVERY = 30, 5

@@ -122,3 +122,22 @@ def test_exit_settings_and_heads_survive_save_load(tmp_path):
     assert m2.config.shallow_exit_layer == 2 and m2.config.shallow2deep_conf_threshold == 0.8
     for k, v in m.state_dict().items():
         assert torch.equal(v, m2.state_dict()[k]), k
+
+
+def test_every_registered_family_keeps_the_adapter_contract():
+    """Each family's adapter has every method of deploying_common.Adapter, taking at least the contract's
+    parameters in the contract's order (extra ones must have defaults), so the engine can drive any of them."""
+    import inspect
+
+    from models import MODEL_CLASSES
+    from models.deploying_common import Adapter
+
+    methods = [n for n, f in vars(Adapter).items() if inspect.isfunction(f) and not n.startswith("_")]
+    assert {"start", "span", "embed", "layer", "fill_kv", "normed", "logits"} <= set(methods)
+    for family, cls in MODEL_CLASSES.items():
+        adapter = cls.adapter_cls
+        for name in methods:
+            want = list(inspect.signature(getattr(Adapter, name)).parameters)
+            got = inspect.signature(getattr(adapter, name)).parameters
+            assert list(got)[:len(want)] == want, (family, name, list(got))
+            assert all(p.default is not inspect.Parameter.empty for p in list(got.values())[len(want):]), (family, name)

@@ -17,7 +17,7 @@ import run_summarization
 from additional_args import AdditionalArguments, ModelArguments
 from models import EffLlamaForCausalLM, load_model_and_tokenizer
 from util.data_gen import gen_dialogsum, write_jsonl
-from util.runner import causal_lm_features, chat_end_token_id, chat_prompt_ids, require_chat_template
+from util.chat import causal_lm_features, chat_end_token_id, chat_prompt_ids, require_chat_template
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NEW_TOKENS = 24

@@ -13,7 +13,7 @@ from transformers import T5ForConditionalGeneration
 import run_summarization
 from additional_args import AdditionalArguments, ModelArguments
 from models import load_model_and_tokenizer
-from util import runner
+import task_flow as runner
 from util.data_gen import gen_dialogsum, write_jsonl
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -217,7 +217,7 @@ def test_lora_checkpoint_trains_and_reloads_with_exit_modules(ckpt, data, tmp_pa
 
 
 def test_published_checkpoint_layout_loads(ckpt, tmp_path):
-    """Plain T5 weights, method flags as top-level config fields, no tokenizer (FREE_SPEC 1.3, issue #3)."""
+    """Plain T5 weights, method flags as top-level config fields, no tokenizer (the layout of published checkpoints)."""
     d = tmp_path / "published"
     torch.manual_seed(0)
     plain = T5ForConditionalGeneration.from_pretrained(ckpt)
@@ -321,3 +321,20 @@ def test_meta_head_trains_on_a_checkpoint_trained_with_exit_losses(ckpt, data, t
                                 "--train_meta_cm_head", "True", "--exit_conf_type", "meta", "--use_early_exit", "True"))
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["meta_head_trained"] and cfg["intermediate_loss_fn"] is None
+
+
+def test_published_flags_without_effect_warn_once_each(caplog, tmp_path):
+    from additional_args import NO_EFFECT_FLAGS, TranslationDataArguments
+    from task_flow import parse_args
+
+    argv = ["--model_name_or_path", "x", "--output_dir", str(tmp_path), "--dataset_name", "wmt16",
+            "--source_lang", "de", "--target_lang", "en", "--forced_bos_token", "en_XX", "--use_synchronize", "True"]
+    with caplog.at_level("WARNING", logger="task_flow"):
+        parse_args(TranslationDataArguments, argv)
+    said = [r.getMessage() for r in caplog.records if "has no effect here" in r.getMessage()]
+    assert sorted(said) == sorted(f"--{f} has no effect here: {NO_EFFECT_FLAGS[f]} (accepted so the published "
+                                  f"scripts run)" for f in ("forced_bos_token", "use_synchronize"))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="task_flow"):
+        parse_args(TranslationDataArguments, argv[:10])
+    assert not [r for r in caplog.records if "has no effect here" in r.getMessage()]

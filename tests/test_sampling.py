@@ -7,7 +7,7 @@ import torch
 from transformers import LogitsProcessorList, T5ForConditionalGeneration, TemperatureLogitsWarper, TopKLogitsWarper
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
-import models.engine as engine
+import models.free as free
 from test_architectures import CALM, FREE
 from test_batch import ALL, pad_batch
 from test_engine import make_model, set_method
@@ -119,9 +119,9 @@ def test_verified_free_sampling_has_the_full_models_distribution(dist_case, monk
     assert 0 < st.rollbacks < st.checked  # shallow proposals were both rejected and accepted
     assert tv(verified, exact) < 0.06  # 3,000 samples: about 0.04 of it is sampling noise
     # the same test fails for wrong acceptance rules
-    monkeypatch.setattr(engine, "accept_or_resample", lambda p, q, x: x)  # accept always: the shallow distribution
+    monkeypatch.setattr(free, "accept_or_resample", lambda p, q, x: x)  # accept always: the shallow distribution
     always = sampled_distribution(m, x)
-    monkeypatch.setattr(engine, "accept_or_resample", wrong_resample)  # resample from p, not from the residual
+    monkeypatch.setattr(free, "accept_or_resample", wrong_resample)  # resample from p, not from the residual
     from_p = sampled_distribution(m, x)
     assert tv(always, exact) > 0.15 and tv(from_p, exact) > 0.06, (tv(always, exact), tv(from_p, exact))
 

@@ -1,4 +1,4 @@
-"""Adaptive exit threshold for FREE shallow-deep decoding (spec 3.4, 7.2 item 8).
+"""Adaptive exit threshold for FREE shallow-deep decoding (Bae et al. 2023, Sec. 3.3).
 
 A supervised two-component Beta mixture over shallow confidences c in [0, 1]:
 component 1 = "the shallow prediction agrees with the deep one", component 0 =
@@ -107,6 +107,11 @@ def threshold_from_posterior(grid: np.ndarray, post: np.ndarray, zeta: float) ->
     return float(grid[below[-1] + 1]) if below.size else float(grid[0])
 
 
+# The published estimator's settings: the candidate grid, the agreement level zeta and the number of refits
+# (the command line's --adapt_* defaults are these).
+DEFAULTS = {"grid_min": 0.3, "grid_max": 0.9, "grid_points": 10, "zeta": 0.4, "max_updates": 300}
+
+
 class BetaMixtureThreshold:
     """Adaptive threshold estimator (fixed version of upstream ``BetaMixture1D``).
 
@@ -125,11 +130,11 @@ class BetaMixtureThreshold:
 
     def __init__(
         self,
-        grid_min: float = 0.3,
-        grid_max: float = 0.9,
-        grid_points: int = 10,
-        zeta: float = 0.4,
-        max_updates: int = 300,
+        grid_min: float = DEFAULTS["grid_min"],
+        grid_max: float = DEFAULTS["grid_max"],
+        grid_points: int = DEFAULTS["grid_points"],
+        zeta: float = DEFAULTS["zeta"],
+        max_updates: int = DEFAULTS["max_updates"],
         eps: float = 1e-4,
         init_threshold: float = 0.9,
         window: Optional[int] = None,
@@ -226,14 +231,14 @@ class BetaMixtureThreshold:
 def published_threshold(
     conf: Sequence[float],
     agree: Sequence[bool],
-    grid_min: float = 0.3,
-    grid_max: float = 0.9,
-    grid_points: int = 10,
-    zeta: float = 0.4,
+    grid_min: float = DEFAULTS["grid_min"],
+    grid_max: float = DEFAULTS["grid_max"],
+    grid_points: int = DEFAULTS["grid_points"],
+    zeta: float = DEFAULTS["zeta"],
     eps: float = 1e-4,
     lam_r: float = 0.8,
 ) -> float:
-    """Upstream behaviour (spec 3.4), defects included, for comparison in tests.
+    """Upstream behaviour, defects included, for comparison in tests.
 
     Responsibilities = floored, renormalised ``(1 - lam_r) * onehot(y)``; moments
     without a variance floor; equal priors; count rule grid[clip(G - n, 0, G-1)].

@@ -1,4 +1,5 @@
-"""Early-exit training losses (FREE_SPEC.md section 2), each a small function of hidden states and labels.
+"""Early-exit training losses (FREE: Bae et al. 2023; CALM: Schuster et al. 2022), each a small
+function of hidden states and labels.
 
 Conventions: `hidden` is the list H[1..L] of the decoder's normalised per-layer outputs, 0-based in
 Python (hidden[j - 1] is layer j), `logits_fn` maps a hidden state to exit logits through the shared

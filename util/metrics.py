@@ -463,24 +463,17 @@ def squad(
         if isinstance(golds, str):
             golds = [golds]
         golds = list(golds)
-        if version == "v1":
-            if not golds:
-                raise ValueError(f"question {qid!r} has no gold answers; use version='v2'")
-            if qid not in predictions:
-                exact[qid] = f1[qid] = 0.0
-                continue
-            pred = predictions[qid]
-            exact[qid] = float(max(exact_match_score(pred, g) for g in golds))
-            f1[qid] = max(f1_score(pred, g, "v1") for g in golds)
-        else:
+        if version == "v1" and not golds:
+            raise ValueError(f"question {qid!r} has no gold answers; use version='v2'")
+        if version == "v2":  # an unanswerable question's only gold answer is the empty one
             has_ans[qid] = bool(golds)
             golds = [g for g in golds if normalize_answer(g)] or [""]
-            if qid not in predictions:
-                exact[qid] = f1[qid] = 0.0
-                continue
-            pred = predictions[qid]
-            exact[qid] = float(max(exact_match_score(pred, g) for g in golds))
-            f1[qid] = max(f1_score(pred, g, "v2") for g in golds)
+        if qid not in predictions:
+            exact[qid] = f1[qid] = 0.0
+            continue
+        pred = predictions[qid]
+        exact[qid] = float(max(exact_match_score(pred, g) for g in golds))
+        f1[qid] = max(f1_score(pred, g, version) for g in golds)
 
     def agg(qids: List[str]) -> Tuple[float, float, int]:
         n = len(qids)

@@ -1,4 +1,4 @@
-"""Early-exit confidence measures (spec 3.0, 3.2) and the CALM decaying threshold.
+"""Early-exit confidence measures (CALM: Schuster et al. 2022; FREE: Bae et al. 2023) and CALM's decaying threshold.
 
 Every measure is batched: the first dimension is the batch row and the result
 has shape (B,). Inputs of shape (B, 1, D) (one decoding position) are accepted
@@ -42,7 +42,7 @@ def _check_type(conf_type: str) -> None:
 
 
 def needs_logits(conf_type: str) -> bool:
-    """Whether the measure needs the vocabulary projection (the expensive part, spec 3.0)."""
+    """Whether the measure needs the vocabulary projection (the expensive part)."""
     _check_type(conf_type)
     return _NEEDS_LOGITS[conf_type]
 
@@ -116,7 +116,7 @@ def decayed_threshold(
 
     variant="calm" (default), CALM's paper schedule clipped to [0, 1]:
         lambda(t) = clip(0.9 * lam + 0.1 * exp(-tau * t / N), 0, 1)
-    variant="published", what the FREE code computes (spec 3.2, 7.2 item 10):
+    variant="published", what the FREE code computes:
         lambda(t) = 0.9 * lam + 0.1 * lam * exp(-tau * t / N)
     N is the maximum target length. ``tau=None`` means no decay (returns lam).
     Both start near or above lam and decay toward 0.9 * lam, so with decay

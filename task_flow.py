@@ -1,4 +1,5 @@
-"""The parts of an HF-style entry point that every task shares: arguments, data files, checkpoints, stages."""
+"""The parts of an HF-style entry point that every task shares: arguments, data files, checkpoints, stages, and
+the text tasks' whole flow (run_summarization.py and run_translation.py are a TextTask each)."""
 
 import json
 import logging
@@ -13,8 +14,10 @@ import transformers
 from transformers import HfArgumentParser, set_seed
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from additional_args import AdditionalArguments, ModelArguments, TrainingArguments, alias_argv
+from additional_args import NO_EFFECT_FLAGS, AdditionalArguments, ModelArguments, TrainingArguments, alias_argv
+from models import load_model_and_tokenizer
 from util import checks
+from util.chat import causal_lm_features, require_chat_template, stop_at_end_of_turn
 
 logger = logging.getLogger(__name__)
 
@@ -57,17 +60,22 @@ def parse_args(data_cls, argv=None):
         if unknown:
             raise checks.InputError(f"{flag} {argv[0]}: unknown key(s) {unknown}")
         parse = lambda: parser.parse_dict(args)  # noqa: E731
+        given = set(args)
     else:
         remaining = parser.parse_known_args(argv)[1]  # before any __post_init__ check, which a typo would mislead
         if remaining:
             raise checks.InputError(unrecognized(parser, remaining))
         parse = lambda: parser.parse_args_into_dataclasses(args=argv)  # noqa: E731
+        given = {a[2:].split("=")[0] for a in argv if a.startswith("--")}
     try:
-        return parse()
+        parsed = parse()
     except checks.InputError:
         raise
     except ValueError as e:
         raise checks.InputError(str(e)) from e
+    for flag in sorted(given & set(NO_EFFECT_FLAGS)):
+        logger.warning(f"--{flag} has no effect here: {NO_EFFECT_FLAGS[flag]} (accepted so the published scripts run)")
+    return parsed
 
 
 def setup(training_args):
@@ -243,7 +251,6 @@ def run_text_task(task: TextTask, argv=None) -> dict:
     """The HF-example flow shared by summarization and translation."""
     from transformers import DataCollatorForSeq2Seq
 
-    from models import load_model_and_tokenizer
     from trainers import EarlyExitSeq2SeqTrainer
     from util import metrics as M
 
@@ -329,82 +336,6 @@ def run_text_task(task: TextTask, argv=None) -> dict:
         task.after(trainer, data_args, {k: v[0] for k, v in splits.items()}, results)
     finish_distributed(trainer)
     return results
-
-
-def causal_lm_features(tokenizer, sources, targets, data_args, max_target, with_target):
-    """Decoder-only features: prompt = prefix + source + separator (source cut to max_source_length tokens).
-
-    With `use_chat_template` the prompt is instead the tokenizer's chat template around one user turn,
-    instruction + blank line + source, with the assistant header after it (add_generation_prompt), and the
-    target ends with the template's end-of-turn token instead of EOS.
-    Training rows are prompt + target + end token (EOS, or the end-of-turn token) with labels on the target
-    only; evaluation rows are the prompt alone, with the target as labels for scoring.
-    """
-    chat = getattr(data_args, "use_chat_template", False)
-    src = tokenizer(sources, max_length=data_args.max_source_length, truncation=True, add_special_tokens=False)
-    tgt = tokenizer(targets, max_length=max_target - 1, truncation=True, add_special_tokens=False)["input_ids"]
-    if chat:
-        instruction = getattr(data_args, "instruction", None)
-        full = tokenizer(sources, add_special_tokens=False)["input_ids"]
-        # a source that had to be cut goes into the template as the text of its first max_source_length tokens
-        prompts = [chat_prompt_ids(tokenizer, instruction, x if len(f) == len(s) else tokenizer.decode(s))
-                   for x, s, f in zip(sources, src["input_ids"], full)]
-        end = chat_end_token_id(tokenizer)
-    else:
-        sep = getattr(data_args, "decoder_only_separator", "\nSummary: ")
-        sep_ids = tokenizer(sep, add_special_tokens=False)["input_ids"]
-        bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-        prompts = [bos + s + sep_ids for s in src["input_ids"]]
-        end = tokenizer.eos_token_id
-    out = {"input_ids": [], "attention_mask": [], "labels": []}
-    for prompt, t in zip(prompts, tgt):
-        t = t + [end]
-        ids = prompt + t if with_target else prompt
-        out["input_ids"].append(ids)
-        out["attention_mask"].append([1] * len(ids))
-        out["labels"].append([-100] * len(prompt) + t if with_target else t)
-    return out
-
-
-def require_chat_template(tokenizer, decoder_only: bool) -> None:
-    """--use_chat_template needs a decoder-only model whose tokenizer has a chat template."""
-    if not decoder_only:
-        raise checks.InputError("--use_chat_template applies to decoder-only (causal LM) models; this model is "
-                                "encoder-decoder: drop the flag (use --source_prefix for a task prefix)")
-    if not getattr(tokenizer, "chat_template", None):
-        raise checks.InputError("--use_chat_template: the tokenizer has no chat template (not an instruct/chat "
-                                "checkpoint); drop the flag to use --source_prefix + source + --decoder_only_separator")
-
-
-def stop_at_end_of_turn(model, tokenizer) -> None:
-    """Generation stops at the chat template's end-of-turn token: add it to the generation config's EOS list when
-    it is missing (HF generate() and the engine stop at any id of the list)."""
-    end = chat_end_token_id(tokenizer)
-    gc = model.generation_config
-    eos = gc.eos_token_id if isinstance(gc.eos_token_id, (list, tuple)) else \
-        ([] if gc.eos_token_id is None else [gc.eos_token_id])
-    if end is not None and end not in eos:
-        logger.info(f"--use_chat_template: generation also stops at {tokenizer.convert_ids_to_tokens(end)!r} ({end})")
-        gc.eos_token_id = [end, *eos]
-
-
-def chat_prompt_ids(tokenizer, instruction: str | None, source: str) -> list[int]:
-    """One user turn (instruction, blank line, source) and the assistant header, as token ids."""
-    content = f"{instruction}\n\n{source}" if instruction else source
-    text = tokenizer.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True,
-                                         tokenize=False)
-    return tokenizer(text, add_special_tokens=False)["input_ids"]  # the template writes any BOS itself
-
-
-def chat_end_token_id(tokenizer) -> int | None:
-    """The special token the chat template closes an assistant turn with (<|im_end|>, <|eot_id|>, ...);
-    the tokenizer's EOS when the template closes it with plain text or nothing."""
-    mark = "ANSWER_MARK_7f3a"
-    text = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": mark}],
-                                         tokenize=False)
-    after = text.split(mark, 1)[1] if mark in text else ""
-    ids = tokenizer(after, add_special_tokens=False)["input_ids"] if after else []
-    return ids[0] if ids and ids[0] in tokenizer.all_special_ids else tokenizer.eos_token_id
 
 
 def decode(tokenizer, ids) -> list[str]:
