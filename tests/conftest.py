@@ -5,6 +5,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One intra-op thread per process (before torch is imported; the scripts run as subprocesses inherit it), unless
+# the caller chose a number. The tiny models' operators are far too small to split: a second thread only adds
+# wake-ups, and on a busy machine its spin-waits made the suite several times slower (e.g. 9 verification tests:
+# 24 s with one thread, 204 s with torch's default of one per core, on 2 cores shared with other work).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 
