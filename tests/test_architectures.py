@@ -5,6 +5,8 @@ Each architecture is a tiny random model whose greedy output varies and whose ex
 [0, 1] (see `Arch.make`), so thresholds in 0.3..0.9 give runs that mix exits and deep steps.
 """
 
+import functools
+
 import pytest
 import torch
 from transformers import (BartConfig, BartForConditionalGeneration, Gemma2Config, Gemma2ForCausalLM,
@@ -583,13 +585,21 @@ def test_calm_state_propagation_keeps_caches_equal_length(arch):
     assert mixed >= 3
 
 
-@arch_params
-@pytest.mark.parametrize("thr", [0.0, 0.3, 0.6])
-def test_free_verification_equals_full_model_while_exiting(arch, thr):
+@functools.lru_cache(maxsize=None)
+def verification_case(name):
+    """One model per family, its inputs and HF's greedy output for each, shared by the thresholds below."""
+    arch = ARCHS[name]
     m = arch.make()
+    xs = arch.inputs(6, seed=2)
+    return m, xs, [arch.hf_generate(m, x) for x in xs]
+
+
+@pytest.mark.parametrize("name", list(ARCHS))
+@pytest.mark.parametrize("thr", [0.0, 0.3])  # every token exits; exits mixed with deep steps
+def test_free_verification_equals_full_model_while_exiting(name, thr):
+    m, xs, refs = verification_case(name)
     st = DecodeStats()
-    for x in arch.inputs(8, seed=2):
-        ref = arch.hf_generate(m, x)
+    for x, ref in zip(xs, refs):
         set_method(m, **FREE, shallow2deep_conf_threshold=thr, exact_verification=True)
         assert m.generate(input_ids=x, max_new_tokens=NEW).tolist() == ref.tolist()
         st.add(m.pop_exit_stats())
