@@ -201,7 +201,7 @@ def test_verified_sampling_with_a_shortlist_and_trial_tokens_has_the_full_models
     assert 0 < st.exits < st.steps and 0 < st.rollbacks < st.checked, st.summary()
     assert tv(got, exact) < 0.06
     set_method(m, **dict(FREE, shallow2deep_conf_threshold=0.3))  # lossy FREE with the shortlist: not the same
-    lossy = sampled_distribution(m, x)
+    lossy = sampled_distribution(m, x, calls=2)  # about 1.0 from the exact one: 500 samples are noise of ~0.15
     assert tv(lossy, exact) > 0.1, tv(lossy, exact)
 
 
