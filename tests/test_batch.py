@@ -2,6 +2,7 @@
 architecture, while rows exit at different layers in the same step and finish at different times."""
 
 import collections
+import functools
 
 import pytest
 import torch
@@ -187,13 +188,19 @@ def test_free_deep_kv_of_every_row_equals_its_teacher_forced_pass(arch, wait):
             assert close(values, ref.layers[j].values[0, :, :n])
 
 
-@arch_params
-@pytest.mark.parametrize("thr", [0.0, 0.3, 0.6])
-def test_verification_in_a_batch_equals_the_full_model_in_a_batch(arch, thr):
+@functools.lru_cache(maxsize=None)
+def batch_verification_case(name):
+    """One model per family, its padded batch and HF's greedy output for it, shared by the thresholds below."""
+    arch = ALL[name]
     m = arch.make()
-    xs = arch.inputs(6, seed=6)
-    ids, mask = pad_batch(arch, m, xs)
-    ref = arch.hf_generate(m, ids, attention_mask=mask)
+    ids, mask = pad_batch(arch, m, arch.inputs(6, seed=6))
+    return m, ids, mask, arch.hf_generate(m, ids, attention_mask=mask)
+
+
+@pytest.mark.parametrize("name", list(ALL))
+@pytest.mark.parametrize("thr", [0.0, 0.3, 0.6])
+def test_verification_in_a_batch_equals_the_full_model_in_a_batch(name, thr):
+    m, ids, mask, ref = batch_verification_case(name)
     set_method(m, **FREE, shallow2deep_conf_threshold=thr, exact_verification=True)
     assert m.generate(input_ids=ids, attention_mask=mask, max_new_tokens=NEW).tolist() == ref.tolist()
     assert m.pop_exit_stats().exits > 0
