@@ -62,7 +62,7 @@ def test_benchmark_writes_every_method_at_every_batch_size(tiny_t5, tmp_path):
                     "--max_source_length", "64", "--max_new_tokens", "12", "--shallow_exit_layer", "2",
                     "--free_thresholds", "0.5", "--calm_thresholds", "0.5", "--methods", "hf_generate", "full",
                     "calm", "free", "free_verify", "--repeats", "1", "--warmup", "1", "--batch_size", "1", "2",
-                    "--profile", "2", "--output_dir", str(out)])
+                    "--profile", "1", "--output_dir", str(out)])
     sweep = json.load(open(out / "batch_sweep.json"))
     assert set(sweep) == {"hf_generate", "full", "calm_0.5", "free_0.5", "free_verify_0.5"}
     for b in ("1", "2"):
@@ -72,7 +72,9 @@ def test_benchmark_writes_every_method_at_every_batch_size(tiny_t5, tmp_path):
         assert m["full"]["agreement_with_full"] == m["hf_generate"]["agreement_with_full"] == 1.0
         assert m["free_verify_0.5"]["agreement_with_full"] == 1.0
         assert all(r["tokens_per_s"] > 0 and len(r["times_s"]) == 1 for r in m.values())
-        prof = res["profile"]  # --profile: every method, counted on the first 2 batches
+        # --profile: every method, counted on the first batch (torch.profiler's event parsing took most of this
+        # test's time at 2 batches)
+        prof = res["profile"]
         assert set(prof) == set(m) and (out / f"batch_{b}" / "profile.md").is_file()
         assert all(p["tokens"] > 0 and p["aten_calls_per_token"] > 10 and p["host_reads_per_token"] > 0
                    and p["top_ops"] for p in prof.values())
