@@ -116,7 +116,6 @@ def summary(a):
         "train_rows": len(rows), "rows_seen": seen,
         "sequence_length": {"mean": round(sum(lens) / len(lens), 1), "max": max(lens)},
         "train_tokens": round(tokens), "train_tokens_per_second": round(tokens / train["train_runtime"], 1),
-        "threads": torch.get_num_threads(),
         "learning_curve": [{"step": h["step"], "loss": h["loss"]} for h in state["log_history"] if "loss" in h],
     }
     for name, path in (("agreement_before", a.agreement_before), ("agreement_after", a.agreement_after)):
