@@ -231,14 +231,10 @@ class BetaMixtureThreshold:
 def published_threshold(
     conf: Sequence[float],
     agree: Sequence[bool],
-    grid_min: float = DEFAULTS["grid_min"],
-    grid_max: float = DEFAULTS["grid_max"],
-    grid_points: int = DEFAULTS["grid_points"],
-    zeta: float = DEFAULTS["zeta"],
     eps: float = 1e-4,
     lam_r: float = 0.8,
 ) -> float:
-    """Upstream behaviour, defects included, for comparison in tests.
+    """Upstream behaviour, defects included, for comparison in tests (with the published grid and zeta, DEFAULTS).
 
     Responsibilities = floored, renormalised ``(1 - lam_r) * onehot(y)``; moments
     without a variance floor; equal priors; count rule grid[clip(G - n, 0, G-1)].
@@ -256,7 +252,8 @@ def published_threshold(
             v = np.sum(w * (x - m) ** 2) / np.sum(w)
             a = m * (m * (1 - m) / v - 1)
             params.append((a, a * (1 - m) / m))
-        grid = np.linspace(grid_min, grid_max, grid_points)
+        grid_points, zeta = DEFAULTS["grid_points"], DEFAULTS["zeta"]
+        grid = np.linspace(DEFAULTS["grid_min"], DEFAULTS["grid_max"], grid_points)
         pdf = []
         for a, b in params:
             try:
