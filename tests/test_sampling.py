@@ -136,21 +136,28 @@ def wrong_resample(p_logits, q_logits, x):
     return int(torch.multinomial(p, 1))
 
 
-def test_every_row_of_a_padded_batch_has_the_full_models_distribution():
-    """Six different prompts sampled together (padded), each row's distribution equals its own exact one."""
+def test_every_row_of_a_padded_batch_has_the_full_models_distribution(monkeypatch):
+    """Six different prompts sampled together (padded), each row's distribution equals its own exact one; the same
+    measurement with the shallow distribution accepted always (a wrong verifier) fails the bound."""
     arch = ALL["t5"]
     m = make_model()
     xs = [torch.randint(2, 64, (1, n), generator=torch.Generator().manual_seed(10 + n)) for n in (4, 5, 6, 7, 8, 9)]
     exact = [exact_distribution(m, x) for x in xs]
     ids, mask = pad_batch(arch, m, xs)
     set_method(m, **VERIFY)
-    counts = [dict() for _ in xs]
-    calls, rows = 40, 25
-    for c in range(calls):
-        out = sample(m, ids.repeat_interleave(rows, 0), 100 + c, mask=mask.repeat_interleave(rows, 0), new=STEPS,
-                     **WARP)
-        for i, r in enumerate(out[:, 1:1 + STEPS].tolist()):
-            counts[i // rows][outcome(r)] = counts[i // rows].get(outcome(r), 0) + 1
-    tvs = [tv({k: v / (calls * rows) for k, v in cnt.items()}, e) for e, cnt in zip(exact, counts)]
+
+    def row_tvs(calls, rows=25):
+        counts = [dict() for _ in xs]
+        for c in range(calls):
+            out = sample(m, ids.repeat_interleave(rows, 0), 100 + c, mask=mask.repeat_interleave(rows, 0),
+                         new=STEPS, **WARP)
+            for i, r in enumerate(out[:, 1:1 + STEPS].tolist()):
+                counts[i // rows][outcome(r)] = counts[i // rows].get(outcome(r), 0) + 1
+        return [tv({k: v / (calls * rows) for k, v in cnt.items()}, e) for e, cnt in zip(exact, counts)]
+
+    tvs = row_tvs(40)
     # 1,000 samples a row over up to 64 sequences: about 0.07 of total variation is sampling noise
     assert sum(tvs) / len(tvs) < 0.09 and max(tvs) < 0.13, tvs
+    monkeypatch.setattr(free, "accept_or_resample", lambda p, q, x: x)  # accept always: the shallow distribution
+    wrong = row_tvs(8)  # 200 samples a row: noise about 0.15, far below this control's distance from the exact one
+    assert sum(wrong) / len(wrong) > 0.09, wrong
