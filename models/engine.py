@@ -232,7 +232,7 @@ class Engine:
         if copies > 1:
             ids, mask, enc = (None if t is None else t[::copies] for t in (input_ids, attention_mask, encoder_out))
         sess = self.adapter.start(ids, mask, depth=self.depth, enc=enc,
-                                  **({"block": True} if getattr(self.method, "block", False) else {}))
+                                  **({"block": True} if self.method.block else {}))
         if copies > 1:
             sess.select(torch.arange(ids.shape[0]).repeat_interleave(copies).tolist())
         B = input_ids.shape[0]

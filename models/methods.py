@@ -17,6 +17,8 @@ class FullDepth:
     """Every row through the first `depth` layers: the full model (depth L, our reference path that must equal HF
     generate) or static exiting (depth k, equal to a model truncated to k decoder layers)."""
 
+    block = False  # no exit block to prefill (FREE's exit at S may be one)
+
     def __init__(self, engine, depth: int):
         self.engine, self.depth = engine, depth
 
