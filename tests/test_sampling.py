@@ -71,7 +71,7 @@ def exact_distribution(m, x):
         if len(prefix) == STEPS or (prefix and prefix[-1] == EOS):
             out[tuple(prefix)] = prob
             return
-        dec = torch.tensor([[0] + prefix])
+        dec = torch.tensor([[0] + prefix], device=x.device)
         with torch.no_grad():
             logits = m(input_ids=x, decoder_input_ids=dec).logits[:, -1]
         p = torch.softmax(warp(dec, logits), -1)[0]
