@@ -182,15 +182,14 @@ def main(argv=None):
     if train_ds is not None:
         train_ds = train_ds.remove_columns("example_id")
     collator = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
+    # eval_dataset only tells the Trainer there is one: its evaluations during training are score() below
     trainer = EarlyExitSeq2SeqTrainer(model=model, args=training_args, train_dataset=train_ds,
-                                      processing_class=tokenizer, data_collator=collator)
+                                      eval_dataset=eval_feats, processing_class=tokenizer, data_collator=collator)
     gen_kwargs = {"max_length": training_args.generation_max_length or d.val_max_target_length,
                   "num_beams": d.num_beams or training_args.generation_num_beams}
-    results = task_flow.train_stage(trainer, training_args, last_checkpoint, train_ds) if training_args.do_train else {}
 
-    for prefix, examples, feats in (("eval", eval_raw, eval_feats), ("predict", test_raw, test_feats)):
-        if feats is None:
-            continue
+    def score(prefix, examples, feats, gen_kwargs):
+        """Answers (one per question across its windows) and their EM/F1 with the decoding record."""
         out = trainer.predict(feats.remove_columns("example_id"), metric_key_prefix=prefix, **gen_kwargs)
         texts = task_flow.decode(tokenizer, np.where(out.predictions != -100, out.predictions, tokenizer.pad_token_id))
         scores = mean_logprob(trainer.model, tokenizer, feats, texts)
@@ -201,6 +200,17 @@ def main(argv=None):
         metrics = dict(out.metrics, **{f"{prefix}_{k}": v for k, v in
                                        M.squad(preds, refs, "v2" if d.version_2_with_negative else "v1").items()})
         metrics[f"{prefix}_samples"], metrics[f"{prefix}_windows"] = len(examples), len(feats)
+        return preds, metrics
+
+    trainer.eval_gen_kwargs = gen_kwargs
+    if eval_feats is not None:
+        trainer.task_evaluate = lambda prefix, kw: score(prefix, eval_raw, eval_feats, kw)[1]
+    results = task_flow.train_stage(trainer, training_args, last_checkpoint, train_ds) if training_args.do_train else {}
+
+    for prefix, examples, feats in (("eval", eval_raw, eval_feats), ("predict", test_raw, test_feats)):
+        if feats is None:
+            continue
+        preds, metrics = score(prefix, examples, feats, gen_kwargs)
         trainer.log_metrics(prefix, metrics)
         trainer.save_metrics(prefix, metrics)
         if trainer.is_world_process_zero():

@@ -324,6 +324,7 @@ def run_text_task(task: TextTask, argv=None) -> dict:
                   "num_beams": data_args.num_beams or training_args.generation_num_beams}
     if decoder_only:  # a causal LM's max_length would count the prompt
         gen_kwargs = {"max_new_tokens": gen_kwargs.pop("max_length"), **gen_kwargs}
+    trainer.eval_gen_kwargs = gen_kwargs
 
     def write_predictions(out):
         texts = decode(tokenizer, np.where(out.predictions != -100, out.predictions, tokenizer.pad_token_id))

@@ -3,10 +3,12 @@
 #   METHOD=free|calm|static|full   training loss (train) or decoding method (eval); default free
 #   METHOD=layerskip               (train only) LayerSkip's early-exit loss; ROTATION, E_SCALE, LAYER_DROP
 #   STAGE=train|eval               fine-tune (then evaluate at full depth) or evaluate a checkpoint; default train
-#   SMOKE=1                        tiny local model + generated data on CPU, a few steps (what CI runs)
+#   SMOKE=1                        the recipe's own flags on a tiny local model and generated data, on CPU, two
+#                                  steps with an evaluation and a checkpoint at each (what CI runs)
 #   CKPT=path                      checkpoint to evaluate (STAGE=eval); default: this recipe's OUT_DIR
 #   THRESHOLD=0.9 ADAPT=False S=.. CALM_MIN=.. STATIC=..   method knobs; EXTRA="..." appends raw flags
-# A recipe script sets: ENTRY, MODEL, MODEL_TYPE (t5|longt5), NAME, DATA_ARGS, SMOKE_DATA_ARGS, TRAIN_ARGS,
+# A recipe script sets: ENTRY, MODEL, MODEL_TYPE (t5|longt5|llama), NAME, DATA_ARGS, SMOKE_DATA_ARGS (the local files
+# and columns that replace the hub dataset), TRAIN_ARGS,
 # S, CALM_MIN, STATIC, METRIC, then calls run_recipe.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,11 +23,22 @@ run_recipe() {
     [ -f "$smoke/data/dialogsum/train.jsonl" ] || python "$ROOT/scripts/make_data.py" --out_dir "$smoke/data" \
       --n_train 16 --n_val 4 --n_test 4 > /dev/null
     model="$smoke/model_$MODEL_TYPE"
+    local chat=()
+    if [ "$MODEL_TYPE" = "llama" ]; then chat=(--chat_template); model+="_chat"; fi  # stands in for an instruct model
     [ -f "$model/config.json" ] || python "$ROOT/scripts/build_model.py" --out_dir "$model" --model_type "$MODEL_TYPE" \
       --vocab_size 500 --d_model 32 --d_ff 64 --num_heads 2 --d_kv 16 --num_layers 2 --num_decoder_layers 4 \
-      --corpus_lines 1500 > /dev/null
-    data=("${SMOKE_DATA_ARGS[@]}")
-    train=(--per_device_train_batch_size 2 --max_steps 2 --learning_rate 1e-3 --save_strategy no)
+      --corpus_lines 1500 "${chat[@]}" > /dev/null
+    # the recipe's own data flags (lengths, prefix, languages), with its hub dataset replaced by generated files
+    data=()
+    local a skip=0
+    for a in "${DATA_ARGS[@]}"; do
+      if [ "$skip" = 1 ]; then skip=0; continue; fi
+      case "$a" in --dataset_name|--dataset_config_name|--train_file|--validation_file) skip=1; continue ;; esac
+      data+=("$a")
+    done
+    data+=("${SMOKE_DATA_ARGS[@]}")
+    # and its own training flags (optimizer, schedule, best-checkpoint metric), capped at two steps
+    train+=(--max_steps 2 --save_steps 1 --eval_steps 1 --logging_steps 1)
     common+=(--use_cpu --per_device_eval_batch_size 2)
     S=2; CALM_MIN=1; STATIC=2
     OUT_DIR="$smoke/${NAME}_${METHOD}"

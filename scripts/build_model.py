@@ -248,8 +248,14 @@ TOKENIZERS = {"bart": train_bart_tokenizer, "mbart": train_mbart_tokenizer, "mar
               "pegasus": train_pegasus_tokenizer, "qwen2": train_qwen2_tokenizer, "qwen3": train_qwen2_tokenizer}
 
 
+# An instruct checkpoint's chat form (ChatML, as SmolLM2 and Qwen2 write it), for --chat_template
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
 def build(out_dir, vocab_size=4000, d_model=128, d_ff=512, num_heads=4, d_kv=32, num_layers=4,
-          num_decoder_layers=6, corpus_lines=20000, seed=0, model_type="t5", dropout=0.1, **exit_settings):
+          num_decoder_layers=6, corpus_lines=20000, seed=0, model_type="t5", dropout=0.1, chat_template=False,
+          **exit_settings):
     lines = corpus_text(seed, corpus_lines)
     try:
         tokenizer = TOKENIZERS.get(model_type, train_llama_tokenizer if model_type in DECODER_ONLY else
@@ -259,6 +265,9 @@ def build(out_dir, vocab_size=4000, d_model=128, d_ff=512, num_heads=4, d_kv=32,
             raise
         raise checks.InputError(f"--vocab_size {vocab_size} is too small for the characters of the corpus: "
                                 f"{e}") from None
+    if chat_template:
+        tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+        tokenizer.chat_template = CHATML
     config = make_config(model_type, tokenizer, d_model, d_ff, num_heads, d_kv, num_layers, num_decoder_layers,
                          dropout, **exit_settings)
     import torch
@@ -290,7 +299,12 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dropout", type=float, default=0.1,
                    help="T5 / BART-family dropout; 0 for the task demo, whose small models underfit (issue 18)")
+    p.add_argument("--chat_template", action="store_true",
+                   help="decoder-only: the tokenizer gets ChatML's chat template and its two special tokens, as an "
+                        "instruct checkpoint has (for --use_chat_template)")
     a = p.parse_args(argv)
+    if a.chat_template and a.model_type not in DECODER_ONLY:
+        p.error(f"--chat_template is for decoder-only models, not {a.model_type}")
     for flag in ("vocab_size", "d_model", "d_ff", "num_heads", "d_kv", "num_layers", "num_decoder_layers",
                  "corpus_lines"):
         if getattr(a, flag) < 1:

@@ -6,7 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/_recipe.sh"
 ENTRY=run_summarization.py; MODEL=${MODEL:-t5-large}; MODEL_TYPE=t5; NAME=sum_cnndm
 S=${S:-6}; CALM_MIN=${CALM_MIN:-4}; STATIC=${STATIC:-6}
 DATA_ARGS=(--dataset_name cnn_dailymail --dataset_config_name 3.0.0 --source_prefix "summarize: " --max_source_length 512 --max_target_length 128)
-SMOKE_DATA_ARGS=(--train_file "$ROOT/outputs/smoke/data/news/train.jsonl" --validation_file "$ROOT/outputs/smoke/data/news/validation.jsonl" --source_prefix "summarize: " --max_source_length 64 --max_target_length 16)
+SMOKE_DATA_ARGS=(--train_file "$ROOT/outputs/smoke/data/news/train.jsonl" --validation_file "$ROOT/outputs/smoke/data/news/validation.jsonl")
 TRAIN_ARGS=(--optim adafactor --learning_rate 1e-4 --save_total_limit 1 --load_best_model_at_end
   --metric_for_best_model rougeLsum --eval_strategy steps --per_device_train_batch_size 4 --num_train_epochs 3 --save_steps 5383 --eval_steps 5383)
 run_recipe

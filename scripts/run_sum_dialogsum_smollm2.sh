@@ -21,7 +21,7 @@ fi
 DATA_ARGS=(--train_file "$DATA/dialogsum/train.jsonl" --validation_file "$DATA/dialogsum/validation.jsonl"
   --use_chat_template True --max_source_length 384 --max_target_length 64 --val_max_target_length 48
   --max_eval_samples "${EVAL_ROWS:-24}")
-SMOKE_DATA_ARGS=(--train_file "$ROOT/outputs/smoke/data/dialogsum/train.jsonl" --validation_file "$ROOT/outputs/smoke/data/dialogsum/validation.jsonl" --max_source_length 64 --max_target_length 16)
+SMOKE_DATA_ARGS=(--train_file "$ROOT/outputs/smoke/data/dialogsum/train.jsonl" --validation_file "$ROOT/outputs/smoke/data/dialogsum/validation.jsonl")
 TRAIN_ARGS=(--optim adamw_torch --learning_rate "${LR:-2e-4}" --lr_scheduler_type linear --warmup_steps 5
   --per_device_train_batch_size "${BATCH:-4}" --gradient_accumulation_steps "${ACCUM:-2}" --max_steps "${STEPS:-40}"
   --logging_steps 5 --save_steps "${SAVE_STEPS:-30}" --save_total_limit 1 --per_device_eval_batch_size 8 --seed 0)

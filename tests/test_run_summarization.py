@@ -67,6 +67,20 @@ def test_train_eval_predict_writes_hf_outputs(ckpt, data, tmp_path):
     assert res["train_loss"] > 0
 
 
+def test_evaluations_during_training_decode_as_the_final_one(ckpt, data, tmp_path):
+    """--eval_strategy steps (the published recipes choose their best checkpoint so): the Trainer's own evaluations
+    generate with the task's length flags, so the last one scores the final weights exactly as --do_eval does."""
+    out = tmp_path / "run"
+    run_summarization.main(argv(ckpt, data, out, "--do_eval", "--eval_strategy", "steps", "--eval_steps", "1",
+                                "--val_max_target_length", "5"))
+    state = json.loads((out / "trainer_state.json").read_text())
+    during = {h["step"]: h for h in state["log_history"] if "eval_rougeL" in h}
+    final = json.loads((out / "eval_results.json").read_text())
+    assert sorted(during) == [1, 2]
+    assert during[2]["eval_gen_len"] == final["eval_gen_len"] <= 5
+    assert during[2]["eval_rougeL"] == final["eval_rougeL"]
+
+
 def json_value(v: str):
     try:
         return json.loads(v)

@@ -1,7 +1,9 @@
-"""The six launch scripts, end to end in smoke mode (tiny local model, generated data, CPU)."""
+"""The launch scripts, end to end in smoke mode: each recipe's own flags on a tiny local model and generated data
+(CPU, two steps)."""
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -9,7 +11,7 @@ import pytest
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPTS = ["sum_samsum", "sum_cnndm", "sum_multinews", "sum_bigpatent", "qa_squad", "tr_iwslt"]
+SCRIPTS = ["sum_samsum", "sum_cnndm", "sum_multinews", "sum_bigpatent", "qa_squad", "tr_iwslt", "sum_dialogsum_smollm2"]
 METRIC = {"qa_squad": "eval_f1", "tr_iwslt": "eval_bleu"}
 
 
@@ -22,13 +24,47 @@ def run(name, **env):
     return r
 
 
+def traced_flags(r):
+    """The flags of the command the script ran (its set -x trace), the last value of each."""
+    line = next(x for x in r.stderr.splitlines() if x.startswith(("+ python", "+ torchrun")))
+    argv, flags = shlex.split(line[2:]), {}
+    for i, a in enumerate(argv):
+        if a.startswith("--"):
+            flags[a[2:]] = argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("--") else None
+    return flags
+
+
+def recipe_flags(name):
+    """The recipe's own TRAIN_ARGS and data flags, read from the script (what SMOKE keeps)."""
+    text = open(os.path.join(ROOT, "scripts", f"run_{name}.sh")).read()
+    own = text[text.index("DATA_ARGS=("):text.index("SMOKE_DATA_ARGS=(")] + text[text.index("TRAIN_ARGS=("):]
+    return {w[2:] for w in own.split() if w.startswith("--")} - {"dataset_name", "dataset_config_name"}
+
+
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_script_trains_then_evaluates_with_free(name):
     r = run(name, STAGE="train", METHOD="free")
-    assert "shallowdeep_kd_dyna" in r.stderr  # the method flags reached the command (set -x trace)
+    flags = traced_flags(r)
+    assert flags["intermediate_loss_fn"] == "shallowdeep_kd_dyna"  # the method flags reached the command
+    assert recipe_flags(name) <= set(flags)  # and the recipe's own data and training flags
     out = os.path.join(ROOT, "outputs", "smoke", f"{name}_free")
     cfg = json.load(open(os.path.join(out, "config.json")))
     assert cfg["intermediate_loss_fn"] == "shallowdeep_kd_dyna"
+    # every training flag of the command is what the Trainer ran with (the recipe's values, two-step caps aside)
+    args = torch.load(os.path.join(out, "training_args.bin"), weights_only=False)
+    for k, v in flags.items():
+        got = getattr(getattr(args, k, None), "value", getattr(args, k, None))
+        if isinstance(got, bool):
+            assert got == (v in (None, "True")), k
+        elif isinstance(got, (int, float)):
+            assert got == float(v), (k, got, v)
+        elif isinstance(got, str) and k != "output_dir":
+            assert got == v, (k, got, v)
+    state = json.load(open(os.path.join(out, "trainer_state.json")))
+    evals = [h["step"] for h in state["log_history"] if any(k.startswith("eval_") for k in h)]
+    if args.eval_strategy == "steps":  # the recipe's schedule ran: an evaluation per step, the best kept
+        assert sorted(set(evals))[:2] == [1, 2]
+        assert (state["best_metric"] is not None) == bool(args.metric_for_best_model)
     run(name, STAGE="eval", METHOD="free", THRESHOLD="0.5")
     ev = json.load(open(os.path.join(out + "_eval", "eval_results.json")))
     assert METRIC.get(name, "eval_rougeL") in ev

@@ -93,7 +93,20 @@ class EarlyExitSeq2SeqTrainer(Seq2SeqTrainer):
         new = out[:, inputs["input_ids"].shape[1]:]
         return None, new, inputs.get("labels")
 
+    # The task's generation settings, and its own evaluation where its score is not a function of (predictions,
+    # labels) alone (QA chooses one answer per question across its context windows): used when the Trainer
+    # evaluates by itself during training (--eval_strategy steps|epoch), so that --metric_for_best_model scores a
+    # checkpoint as the final evaluation does.
+    eval_gen_kwargs: dict = {}
+    task_evaluate = None  # (metric_key_prefix, gen_kwargs) -> metrics, their names prefixed
+
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval", **gen_kwargs):
+        gen_kwargs = gen_kwargs or dict(self.eval_gen_kwargs)
+        if self.task_evaluate is not None and eval_dataset is None:
+            metrics = self.task_evaluate(metric_key_prefix, gen_kwargs)
+            self.log(metrics)
+            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+            return metrics
         with self._measured_generate() as record:
             metrics = super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix,
                                        **gen_kwargs)
