@@ -18,9 +18,9 @@ from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 import models.free as free
 import test_sampling
-from test_architectures import CALM, FREE, L, close
+from test_architectures import CALM, FREE, close
 from test_batch import ALL, pad_batch
-from test_engine import make_model, set_method
+from test_engine import check_t5_direct_layer, make_model, set_method
 from test_generation import PROCESSORS, VERIFY, new_tokens
 
 DEV = os.environ.get("TEST_DEVICE", "cuda")
@@ -184,24 +184,4 @@ def test_float16_decodes_as_hf_decodes_in_float16(arch):
 def test_t5_direct_layer_is_the_hf_block_bit_for_bit(dtype):
     """The adapter's own T5 layer against the HF block it replaces, on the device: the same outputs and K/V, bit
     for bit, for ragged rows, several queries per row and encoder padding."""
-    m = make_model().to(DEV, dtype)
-    ad = m.adapter_cls(m)
-    assert ad.direct and m.config._attn_implementation == "sdpa"
-    g = torch.Generator().manual_seed(1)
-    x = torch.randint(2, 64, (3, 9), generator=g)
-    mask = torch.ones_like(x)
-    mask[1, 6:], mask[2, 4:] = 0, 0
-    ids = [torch.randint(2, 64, (3, 3), generator=g).to(DEV) for _ in range(3)]
-    got = {}
-    for direct in (True, False):
-        ad.direct = direct
-        sess, states = ad.start(x.to(DEV), mask.to(DEV)), []
-        for (starts, n), step in zip((([0, 0, 0], [3, 2, 1]), ([3, 2, 1], [1, 1, 1]), ([4, 3, 2], [1, 2, 3])), ids):
-            span = ad.span(starts, n)
-            h = ad.embed(step[:, :span.nmax], span)
-            for i in range(L):
-                h = ad.layer(sess, i, h, span)
-            states.append(h)
-        got[direct] = states, [t for i in range(L) for r in range(3) for t in sess.kv.row(i, r)]
-    for a, b in zip(*(got[d][0] + got[d][1] for d in (True, False))):
-        assert a.device.type == torch.device(DEV).type and torch.equal(a, b)
+    check_t5_direct_layer(dtype, DEV)

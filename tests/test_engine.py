@@ -83,18 +83,22 @@ def test_never_exit_equals_hf_generate_tokens_and_logits(method):
 def test_t5_direct_layer_is_the_hf_block_bit_for_bit(dtype):
     """The adapter's own T5 layer (masks made once per span) against the HF block it replaces: the same outputs and
     K/V, bit for bit, for ragged rows, several queries per row and encoder padding (float16: with T5's clamps)."""
-    m = make_model().to(dtype)
+    check_t5_direct_layer(dtype, "cpu")
+
+
+def check_t5_direct_layer(dtype, device):
+    m = make_model().to(device, dtype)
     ad = m.adapter_cls(m)
     assert ad.direct and m.config._attn_implementation == "sdpa"
     g = torch.Generator().manual_seed(1)
     x = torch.randint(2, 64, (3, 9), generator=g)
     mask = torch.ones_like(x)
     mask[1, 6:], mask[2, 4:] = 0, 0
-    ids = [torch.randint(2, 64, (3, 3), generator=g) for _ in range(3)]
+    ids = [torch.randint(2, 64, (3, 3), generator=g).to(device) for _ in range(3)]
     got = {}
     for direct in (True, False):
         ad.direct = direct
-        sess, states = ad.start(x, mask), []
+        sess, states = ad.start(x.to(device), mask.to(device)), []
         for (starts, n), step in zip((([0, 0, 0], [3, 2, 1]), ([3, 2, 1], [1, 1, 1]), ([4, 3, 2], [1, 2, 3])), ids):
             span = ad.span(starts, n)
             h = ad.embed(step[:, :span.nmax], span)
@@ -103,7 +107,7 @@ def test_t5_direct_layer_is_the_hf_block_bit_for_bit(dtype):
             states.append(h)
         got[direct] = states, [t for i in range(L) for r in range(3) for t in sess.kv.row(i, r)]
     for a, b in zip(*(got[d][0] + got[d][1] for d in (True, False))):
-        assert torch.equal(a, b)
+        assert a.device.type == torch.device(device).type and torch.equal(a, b)
 
 
 def test_eager_attention_decodes_through_the_hf_blocks():
