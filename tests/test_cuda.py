@@ -13,8 +13,6 @@ import os
 
 import pytest
 import torch
-from transformers import T5ForConditionalGeneration
-from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 import models.free as free
 import test_sampling
@@ -128,14 +126,6 @@ def test_processors_never_exit_and_verification_equal_hf(arch, name):
         set_method(m)
 
 
-def hf_sample(arch, m, x, seed, **kw):
-    torch.manual_seed(seed)
-    if arch is ALL["t5"]:  # the fresh cache: the documented workaround for unequal T5 depths
-        return T5ForConditionalGeneration.generate(m, input_ids=x, max_new_tokens=NEW, **kw,
-                                                   cache=EncoderDecoderCache(DynamicCache(), DynamicCache()))
-    return arch.hf_cls.generate(m, input_ids=x, max_new_tokens=NEW, **kw)
-
-
 @three_archs
 @pytest.mark.parametrize("method", [dict(), dict(CALM, exit_conf_threshold=1.0)], ids=["full", "calm"])
 def test_sampling_draws_what_hf_draws_with_the_same_seed(arch, method):
@@ -143,7 +133,8 @@ def test_sampling_draws_what_hf_draws_with_the_same_seed(arch, method):
     for x in inputs(arch, 2, seed=8):
         for kw in (dict(do_sample=True), dict(do_sample=True, temperature=0.7, top_p=0.9, top_k=20),
                    dict(do_sample=True, min_p=0.05, repetition_penalty=1.2, typical_p=0.9)):
-            ref = hf_sample(arch, m, x, 1, **kw)
+            torch.manual_seed(1)
+            ref = arch.hf_generate(m, x, **kw)  # HF's sampling (do_sample=True), the T5 cache workaround included
             torch.manual_seed(1)
             assert ours(m, x, **kw).tolist() == ref.tolist(), kw
 
