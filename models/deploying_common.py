@@ -14,6 +14,8 @@ The HF layers are reused unchanged: they call `cache.update()`, which writes at 
 returns the buffers up to the span's last position.
 """
 
+import statistics
+import time
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -263,11 +265,13 @@ def encoder_cross_mask(attention_mask, dtype):
 
 # ---- what a call costs: product layouts and the shortlist draft head --------------------------------------------
 # On a CPU a decoding step multiplies a few rows by each weight matrix, and the layout of that product moves its
-# cost 2-4x (measured with scripts/cost_curve.py on a 2-core AVX2 machine, MKL, float32): for one row, `x @ W_t`
-# with W pre-transposed beats F.linear when the matrix is at least as tall as it is wide (LM head 49,152 x 576:
-# 6 ms against 12 ms); for 2-4 rows `W @ x.T` beats both (LM head, 4 rows: 5 ms against 21 ms, i.e. less than one
-# row costs through F.linear). The layouts round differently from F.linear, so a path that uses them is exact up
-# to float rounding, not bit-identical to HF's modules.
+# cost 2-4x: F.linear(x, W), x @ W_t with W pre-transposed, or W @ x.T. Which one wins depends on the matrix's
+# shape, the number of rows, the BLAS and the machine (on one 2-core AVX2 machine `W @ x.T` beat F.linear 4x for
+# 4 rows of the 49,152 x 576 LM head; on another F.linear beat it 2x for the 1,536 x 576 up-projection), so the
+# layout is not assumed: the first time a shape is seen, every layout is timed for 1..MAX_TUNED_ROWS rows on copies
+# of the matrix large enough to stream from memory, as the weights do in decoding, and the fastest is kept for the
+# process. The layouts round differently from F.linear, so a path that uses them is exact up to float rounding,
+# not bit-identical to HF's modules.
 
 _DERIVED = {}  # id(weight) -> (weak reference to it, {key: (version, tensor)}); tensors hash by identity only
 
@@ -286,14 +290,49 @@ def derived(weight: torch.Tensor, key, make):
     return hit[1]
 
 
+LAYOUTS = {  # x: (n, in) rows; W: (out, in); Wt: W transposed, contiguous
+    "linear": lambda x, W, Wt: F.linear(x, W),
+    "x@Wt": lambda x, W, Wt: x @ Wt,
+    "W@xT": lambda x, W, Wt: (W @ x.T).T,
+}
+MAX_TUNED_ROWS = 8  # more rows than this: F.linear (batched prefill and deep passes, where layouts matter little)
+_LAYOUT = {}  # (out, in, rows, threads) -> the fastest layout's name
+LAYOUT_MS = {}  # (out, in, threads) -> {rows: {layout: ms}}, what the choice was made on (scripts/cost_curve.py)
+
+
+@torch.no_grad()
+def tune_layouts(W: torch.Tensor, Wt: torch.Tensor, reps: int = 3, stream_bytes: int = 64 << 20) -> dict:
+    """Time every layout for 1..MAX_TUNED_ROWS rows of W's shape and keep the fastest (median of `reps`); returns
+    {rows: {layout: ms}}. Copies of W (up to 64) are cycled so that each product reads its weights from memory."""
+    copies = max(1, min(64, stream_bytes // max(1, W.numel() * W.element_size())))
+    mats = [(W, Wt)] + [(W.clone(), Wt.clone()) for _ in range(copies - 1)]
+    times = {}
+    for n in range(1, MAX_TUNED_ROWS + 1):
+        x = torch.randn(n, W.shape[1], dtype=W.dtype)
+        times[n] = {}
+        for name, f in LAYOUTS.items():
+            f(x, W, Wt)
+            ts = []
+            for _ in range(reps):
+                t = time.perf_counter()
+                for w, wt in mats:
+                    f(x, w, wt)
+                ts.append((time.perf_counter() - t) / len(mats))
+            times[n][name] = statistics.median(ts) * 1e3
+        _LAYOUT[(*W.shape, n, torch.get_num_threads())] = min(times[n], key=times[n].get)
+    LAYOUT_MS[(*W.shape, torch.get_num_threads())] = times
+    return times
+
+
 def fast_product(x: torch.Tensor, W: torch.Tensor, Wt: torch.Tensor) -> torch.Tensor:
-    """x @ W.T in the layout that is fastest for x's number of rows (see above); Wt is W transposed, contiguous."""
+    """x @ W.T in the layout measured fastest for W's shape and x's number of rows; Wt is W transposed, contiguous."""
     n = x.numel() // x.shape[-1]
-    if n == 1 and W.shape[0] >= W.shape[1]:
-        return x @ Wt
-    if 2 <= n <= 4:
-        return (W @ x.reshape(n, -1).T).T.reshape(*x.shape[:-1], W.shape[0])
-    return F.linear(x, W)
+    if n > MAX_TUNED_ROWS or W.device.type != "cpu":
+        return F.linear(x, W)
+    key = (*W.shape, n, torch.get_num_threads())
+    if key not in _LAYOUT:
+        tune_layouts(W, Wt)
+    return LAYOUTS[_LAYOUT[key]](x.reshape(n, -1), W, Wt).reshape(*x.shape[:-1], W.shape[0])
 
 
 def _fast_forward(lin: torch.nn.Linear):

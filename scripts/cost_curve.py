@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from models import EffLlamaForCausalLM  # noqa: E402
-from models.deploying_common import Shortlist, fast_kernels  # noqa: E402
+from models.deploying_common import LAYOUT_MS, Shortlist, fast_kernels  # noqa: E402
 
 
 def timed(fn, reps: int) -> float:
@@ -100,6 +100,10 @@ def main(argv=None):
               f"{ {K: v[1] for K, v in c['shortlist'].items()} } ms", flush=True)
         for S in a.layers:
             print(f"  deep part from S={S}, k = 1..8: {list(c['deep'][S].values())} ms")
+    res["layouts_ms"] = {f"{o} x {i}": {n: {k: round(v, 4) for k, v in t.items()} for n, t in rows.items()}
+                         for (o, i, _), rows in LAYOUT_MS.items()}
+    for shape, rows in res["layouts_ms"].items():
+        print(f"  {shape}: fastest layout by rows {[min(t, key=t.get) for t in rows.values()]}")
     c = res["fast_kernels"]
     res["predicted_speedup_vs_full_step"] = pred = {}
     for S in a.layers:

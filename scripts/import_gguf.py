@@ -13,6 +13,7 @@ path and returns at once) unless --force. Prints the folder's path on the last l
 """
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -74,8 +75,16 @@ def stop_token_ids(tokenizer) -> list[int]:
 
 
 def import_gguf(out_dir: str, gguf_file: str | None = None, force: bool = False, verbose: bool = True) -> str:
-    """Write the HF folder (skipped when one is there, unless force); returns out_dir."""
+    """Write the HF folder (skipped when one is there, unless force); returns out_dir. Concurrent imports into the
+    same folder (parallel test workers, two demos) take turns: the second finds the first one's folder."""
     out_dir = os.path.abspath(out_dir)
+    os.makedirs(os.path.dirname(out_dir), exist_ok=True)
+    with open(out_dir + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _import(out_dir, gguf_file, force, verbose)
+
+
+def _import(out_dir: str, gguf_file: str | None, force: bool, verbose: bool) -> str:
     if is_imported(out_dir) and not force:
         if verbose:
             print(f"{out_dir} already holds an imported model (--force to redo it)")

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from transformers import DynamicCache
 
 from models import EffLlamaForCausalLM
-from models.deploying_common import Shortlist, fast_kernels, fast_product
+from models.deploying_common import LAYOUT_MS, LAYOUTS, MAX_TUNED_ROWS, Shortlist, fast_kernels, fast_product
 from test_architectures import ARCHS, FREE, NEW
 from test_engine import make_model, set_method
 from test_sampling import exact_distribution, sampled_distribution, tv
@@ -165,12 +165,22 @@ def test_exit_block_and_ranking_survive_save_and_load(tmp_path):
     assert not torch.equal(again.generate(input_ids=x, **kw).scores[2], b.scores[2])  # the block is what drafts
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 8])
-def test_fast_product_is_the_same_product(n):
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 8, 9])
+def test_every_product_layout_is_the_same_product_and_the_measured_fastest_is_used(n):
     torch.manual_seed(n)
     for out_f, in_f in ((96, 32), (32, 96), (200, 40)):
         W, x = torch.randn(out_f, in_f), torch.randn(1, n, in_f)
-        assert torch.allclose(fast_product(x, W, W.t().contiguous()), F.linear(x, W), atol=1e-5)
+        Wt, want = W.t().contiguous(), F.linear(x, W)
+        for f in LAYOUTS.values():
+            assert torch.allclose(f(x.reshape(n, -1), W, Wt), want.reshape(n, -1), atol=1e-5)
+        got = fast_product(x, W, Wt)
+        assert got.shape == want.shape
+        if n > MAX_TUNED_ROWS:
+            assert torch.equal(got, want)
+        else:  # the layout the measurement chose, bit for bit
+            times = LAYOUT_MS[(out_f, in_f, torch.get_num_threads())][n]
+            assert set(times) == set(LAYOUTS) and all(t > 0 for t in times.values())
+            assert torch.equal(got.reshape(n, -1), LAYOUTS[min(times, key=times.get)](x.reshape(n, -1), W, Wt))
 
 
 def test_fast_kernels_decode_like_hf_and_leave_the_modules_as_they_were():
