@@ -74,9 +74,10 @@ def measure(model, context: int, layers: list, shortlists: list, reps: int, fast
     return out
 
 
-def predict(c: dict, S: int, g: int, a: float, head_ms: float) -> float:
-    """Expected speedup over a full step (the formula in the module's docstring); `head_ms`: the draft exit's head."""
-    c_draft = S * c["layer"][1] + head_ms
+def predict(c: dict, S: int, g: int, a: float, head_ms: float, block: bool = False) -> float:
+    """Expected speedup over a full step (the formula in the module's docstring); `head_ms`: the draft exit's head,
+    `block`: the exit is an exit block at S (one decoder layer more per drafted token)."""
+    c_draft = (S + block) * c["layer"][1] + head_ms
     tokens = (1 - a ** (g + 1)) / (1 - a) if a < 1 else g + 1
     return round(tokens * c["full_step"] / ((g + 1) * c_draft + c["deep"][S][g + 1]), 3)
 
@@ -111,7 +112,8 @@ def main(argv=None):
             head = c["head"][1] if K is None else c["shortlist"][K][1]
             for g in range(1, 8):
                 for acc in a.acceptance:
-                    pred[f"S={S} K={K or 'all'} g={g} a={acc}"] = predict(c, S, g, acc, head)
+                    pred[f"S={S} K={K or 'all'} g={g} a={acc}"] = predict(
+                        c, S, g, acc, head, getattr(model.config, "exit_block_layer", None) == S)
     best = sorted(pred.items(), key=lambda kv: -kv[1])[:10]
     print("best predicted (fast kernels, vs our own full step):", best)
     if a.out:

@@ -10,7 +10,7 @@ set -e
 source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
 OUT="${OUT:-outputs/finetune_real}"
 S="${S:-8}"
-STEPS="${STEPS:-40}"; BATCH="${BATCH:-4}"; ACCUM="${ACCUM:-2}"
+STEPS="${STEPS:-150}"; BATCH="${BATCH:-4}"; ACCUM="${ACCUM:-2}"
 EVAL_ROWS="${EVAL_ROWS:-24}"; SAMPLES="${SAMPLES:-24}"; NEW="${NEW:-48}"; SHORTLIST="${SHORTLIST:-4096}"
 LEN=(--max_source_length 384 --max_target_length 64)
 start=$(date +%s)

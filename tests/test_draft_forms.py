@@ -228,6 +228,8 @@ def test_cost_curve_measures_every_term_and_predicts(tmp_path):
     c = res["fast_kernels"]  # the formula: one accepted token in two (a = 0.5), g = 1
     want = 1.5 * c["full_step"] / (2 * (2 * c["layer"][1] + c["shortlist"][16][1]) + c["deep"][2][2])
     assert res["predicted_speedup_vs_full_step"]["S=2 K=16 g=1 a=0.5"] == round(want, 3)
+    block = 1.5 * c["full_step"] / (2 * (3 * c["layer"][1] + c["shortlist"][16][1]) + c["deep"][2][2])
+    assert cost_curve.predict(c, 2, 1, 0.5, c["shortlist"][16][1], block=True) == round(block, 3)  # one layer more
 
 
 def test_benchmark_refuses_unknown_methods_and_leaves_missing_batch_cells_blank():
