@@ -304,10 +304,11 @@ LAYOUT_MS = {}  # (out, in, threads) -> {rows: {layout: ms}}, what the choice wa
 
 
 @torch.no_grad()
-def tune_layouts(W: torch.Tensor, Wt: torch.Tensor, reps: int = 3, stream_bytes: int = 64 << 20) -> dict:
+def tune_layouts(W: torch.Tensor, reps: int = 3, stream_bytes: int = 64 << 20) -> dict:
     """Time every layout for 1..MAX_TUNED_ROWS rows of W's shape and keep the fastest (median of `reps`); returns
     {rows: {layout: ms}}. Copies of W (up to 64) are cycled so that each product reads its weights from memory."""
     copies = max(1, min(64, stream_bytes // max(1, W.numel() * W.element_size())))
+    Wt = W.t().contiguous()
     mats = [(W, Wt)] + [(W.clone(), Wt.clone()) for _ in range(copies - 1)]
     times = {}
     for n in range(1, MAX_TUNED_ROWS + 1):
@@ -327,21 +328,24 @@ def tune_layouts(W: torch.Tensor, Wt: torch.Tensor, reps: int = 3, stream_bytes:
     return times
 
 
-def fast_product(x: torch.Tensor, W: torch.Tensor, Wt: torch.Tensor) -> torch.Tensor:
-    """x @ W.T in the layout measured fastest for W's shape and x's number of rows; Wt is W transposed, contiguous."""
+def fast_product(x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """x @ W.T in the layout measured fastest for W's shape and x's number of rows. W's transpose is made (and kept
+    while W is unchanged) only where that layout reads it."""
     n = x.numel() // x.shape[-1]
     if n > MAX_TUNED_ROWS or W.device.type != "cpu":
         return F.linear(x, W)
     key = (*W.shape, n, torch.get_num_threads())
     if key not in _LAYOUT:
-        tune_layouts(W, Wt)
-    return LAYOUTS[_LAYOUT[key]](x.reshape(n, -1), W, Wt).reshape(*x.shape[:-1], W.shape[0])
+        tune_layouts(W)
+    layout = _LAYOUT[key]
+    Wt = derived(W, "t", lambda w: w.t().contiguous()) if layout == "x@Wt" else None
+    return LAYOUTS[layout](x.reshape(n, -1), W, Wt).reshape(*x.shape[:-1], W.shape[0])
 
 
 def _fast_forward(lin: torch.nn.Linear):
     def forward(x):
         W = lin.weight
-        y = fast_product(x, W, derived(W, "t", lambda w: w.t().contiguous()))
+        y = fast_product(x, W)
         return y if lin.bias is None else y + lin.bias
     return forward
 
@@ -375,12 +379,11 @@ class Shortlist:
         self.vocab = W.shape[0]
         self.ids = torch.tensor(self.key, device=W.device)
         self.W = derived(W, ("rows", self.key), lambda w: w[self.ids].contiguous())
-        self.Wt = derived(W, ("rows_t", self.key), lambda w: w[self.ids].t().contiguous())
         self.bias = None if bias is None else bias.reshape(-1)[self.ids]
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         """Full-vocabulary logits of the normed (scaled) states z: the shortlist's, -inf for the other tokens."""
-        small = fast_product(z, self.W, self.Wt)
+        small = fast_product(z, self.W)
         if self.bias is not None:
             small = small + self.bias
         out = small.new_full((*small.shape[:-1], self.vocab), float("-inf"))

@@ -95,23 +95,21 @@ class LlamaAdapter:
         a, mlp = layer.self_attn, layer.mlp
         qw = a.q_proj.weight
         qkv = derived(qw, "qkv", lambda w: torch.cat([w, a.k_proj.weight, a.v_proj.weight]).detach())
-        qkv_t = derived(qw, "qkv_t", lambda w: qkv.t().contiguous())
         gw = mlp.gate_proj.weight
         gu = derived(gw, "gate_up", lambda w: torch.cat([w, mlp.up_proj.weight]).detach())
-        gu_t = derived(gw, "gate_up_t", lambda w: gu.t().contiguous())
         ow, dw = a.o_proj.weight, mlp.down_proj.weight
         b, n, _ = h.shape
         x = layer.input_layernorm(h)
-        y = fast_product(x, qkv, qkv_t).view(b, n, -1, a.head_dim).transpose(1, 2)
+        y = fast_product(x, qkv).view(b, n, -1, a.head_dim).transpose(1, 2)
         hq = a.config.num_attention_heads
         q, k, v = y[:, :hq], y[:, hq:hq + (y.shape[1] - hq) // 2], y[:, hq + (y.shape[1] - hq) // 2:]
         q, k = apply_rotary_pos_emb(q, k, *rope)
         sess.begin(span)
         K, V = sess.kv.update(k, v, a.layer_idx)
         o = F.scaled_dot_product_attention(q, K, V, attn_mask=mask, scale=a.scaling, enable_gqa=K.shape[1] != hq)
-        h = h + fast_product(o.transpose(1, 2).reshape(b, n, -1), ow, derived(ow, "t", lambda w: w.t().contiguous()))
-        g, u = fast_product(layer.post_attention_layernorm(h), gu, gu_t).chunk(2, dim=-1)
-        return h + fast_product(F.silu(g) * u, dw, derived(dw, "t", lambda w: w.t().contiguous()))
+        h = h + fast_product(o.transpose(1, 2).reshape(b, n, -1), ow)
+        g, u = fast_product(layer.post_attention_layernorm(h), gu).chunk(2, dim=-1)
+        return h + fast_product(F.silu(g) * u, dw)
 
     def start(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
               depth: int | None = None, enc: torch.Tensor | None = None, block: bool = False) -> Session:
