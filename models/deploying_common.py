@@ -280,8 +280,11 @@ def derived(weight: torch.Tensor, key, make):
     """A tensor computed from `weight` (its transpose, a row subset), cached while the weight is unchanged."""
     entry = _DERIVED.get(id(weight))
     if entry is None or entry[0]() is not weight:
-        wid = id(weight)
-        entry = _DERIVED[wid] = (weakref.ref(weight, lambda _: _DERIVED.pop(wid, None)), {})
+        wid, cache = id(weight), _DERIVED
+        # The callback holds the cache itself, not the module's global: a derived tensor can have an entry of its
+        # own (the transpose of a fused q/k/v matrix), and at interpreter exit Python sets the module's globals to
+        # None, which frees the cache, which frees that tensor while its entry's callback is still live.
+        entry = _DERIVED[wid] = (weakref.ref(weight, lambda _: cache.pop(wid, None)), {})
     per = entry[1]
     hit = per.get(key)
     if hit is None or hit[0] != weight._version:
