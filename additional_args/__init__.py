@@ -8,12 +8,13 @@ None everywhere and `EXIT_DEFAULTS` holds the real defaults.
 
 import dataclasses
 import sys
+import typing
 from dataclasses import dataclass, field
 
 from transformers import Seq2SeqTrainingArguments
 
 from util.bmm import DEFAULTS as BMM_DEFAULTS
-from util.checks import InputError
+from util.errors import InputError
 
 LOSS_FNS = ("ce", "weighted_ce", "shallowdeep_ce", "shallowdeep_kd_last", "shallowdeep_kd_unif", "shallowdeep_kd_dyna",
             "layerskip")
@@ -76,6 +77,11 @@ _LORA_FIELDS = ("use_lora", "lora_rank", "lora_alpha", "lora_dropout", "lora_tar
 # Fields that describe how a checkpoint was trained: switching the decoding method leaves them as they are.
 TRAINING_FIELDS = ("intermediate_loss_fn", "distill_layer_alpha", "output_hidden_states_decoder",
                    "do_layer_transformation", "train_meta_cm_head", *_LORA_FIELDS)
+# How to decode: the exit settings that are generation settings (generate() keywords, a GenerationConfig's fields,
+# generation_config.json). The rest say how a checkpoint was trained or how an evaluation run is measured.
+DECODING_FIELDS = tuple(k for k in EXIT_DEFAULTS if k not in (
+    *TRAINING_FIELDS, "deploy_scenario", "use_synchronize", "early_exit_rotation", "early_exit_scale",
+    "layer_dropout_max"))
 
 
 def _opt(help_text, **kw):
@@ -321,8 +327,24 @@ def alias_argv(argv=None):
     return [a.replace("--ouput_hidden_states_decoder", "--output_hidden_states_decoder") for a in argv]
 
 
+def check_setting_types(s: dict) -> None:
+    """InputError for a value of the wrong type or outside its choices (the command line's parser checks these for
+    flags; settings from code or JSON arrive unchecked)."""
+    for f in dataclasses.fields(AdditionalArguments):
+        v = s.get(f.name)
+        if v is None:
+            continue
+        want = tuple(t for t in typing.get_args(f.type) if t is not type(None) and isinstance(t, type))
+        numeric = float in want and type(v) is int
+        if want and (not isinstance(v, want) or isinstance(v, bool) is not (bool in want)) and not numeric:
+            raise InputError(f"{f.name}={v!r} must be {' or '.join(t.__name__ for t in want)}")
+        if f.metadata.get("choices") and v not in f.metadata["choices"]:
+            raise InputError(f"{f.name}={v!r} is not one of {f.metadata['choices']}")
+
+
 def validate_exit_settings(s: dict, num_decoder_layers: int, training: bool = False) -> None:
     """Raise InputError (a ValueError) with a readable message for impossible flag combinations."""
+    check_setting_types(s)
     L = num_decoder_layers
     loss = s["intermediate_loss_fn"]
     if loss is not None and loss not in LOSS_FNS:

@@ -10,6 +10,7 @@ takes its own exit decisions and gives the tokens it gives alone. Beam search (m
 step at a time through `open`, `next_logits` and `reorder`. Statistics are returned as data; timing lives outside.
 """
 
+import copy
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -20,7 +21,7 @@ from models.methods import Calm, FullDepth
 from models.free import Free
 from models.policy import Policy, ThresholdState
 from models.stats import DecodeStats, TokenRecord
-from util import skip_conf
+from util.skip_conf import confidence as logits_confidence, meta, state_saturation
 
 class Rules:
     """HF's logits processors and stopping criteria, applied at the one place a token is chosen.
@@ -84,7 +85,16 @@ class Rules:
         if self.criteria is None:
             return False
         S = r.scores[-1].expand(self.B, -1)
-        return bool(self.criteria(self._tensor([r], [r.history()], S), S)[r.b])
+        # A criterion is asked about one row's history at a time, trial tokens included, so what it remembers
+        # between calls must not outlive the call: lm-evaluation-harness's stop-sequence criterion marks a batch
+        # index done for good, which would end every other row (and a row whose trial token is later replaced).
+        kept = [(c, {k: copy.copy(v) for k, v in vars(c).items() if isinstance(v, (list, dict, set))})
+                for c in self.criteria]
+        try:
+            return bool(self.criteria(self._tensor([r], [r.history()], S), S)[r.b])
+        finally:
+            for c, state in kept:
+                vars(c).update(state)
 
 
 
@@ -161,7 +171,7 @@ class Engine:
                  exit_adapters=None):
         self.adapter, self.policy = adapter, policy
         self.num_layers = adapter.num_layers
-        self.threshold = threshold or ThresholdState(policy, None)
+        self.threshold = threshold or ThresholdState(policy)
         self.meta_head = meta_head
         self.exit_adapters = dict(exit_adapters or {})  # layer -> trained module in front of the shared head
         self.device = adapter.lm_head.weight.device
@@ -189,11 +199,11 @@ class Engine:
         """Per-row confidence as Python floats (one host transfer; compared with thresholds as Python floats)."""
         kind = self.policy.conf_type
         if kind == "meta":
-            c = skip_conf.meta(self.meta_head, self.adapter.normed(h))
+            c = meta(self.meta_head, self.adapter.normed(h))
         elif kind == "state":
-            c = skip_conf.state_saturation(h_prev, h)
+            c = state_saturation(h_prev, h)
         else:
-            c = skip_conf.confidence(kind, logits=logits)
+            c = logits_confidence(kind, logits=logits)
         return c.reshape(-1).tolist()
 
     def inputs(self, batch):

@@ -1,5 +1,14 @@
 """`generate()` as the front door of the engine: HF prepares, the engine decodes.
 
+Exit settings are generation settings (the keys of additional_args.DECODING_FIELDS): a call passes them as
+keywords or as fields of its `generation_config=`, a checkpoint keeps its defaults in `generation_config.json`,
+and one checker validates them wherever they come from. Each call resolves its own settings, lowest first:
+the project defaults < the model config (checkpoints that predate generation settings keep them in config.json)
+< `model.generation_config` < the call's `generation_config` < the call's keywords. A call that turns a method on
+(static_exit_layer, use_early_exit or use_shallow_deep) turns off the methods it does not name, so
+`generate(x, use_early_exit=True, ...)` on a FREE checkpoint decodes with CALM. Nothing per call is written on the
+model.
+
 An early-exit model's `generate()` is HF's own, with the engine as its decoding loop (`custom_generate`): HF
 merges the generation config with the call's keywords, validates them, runs the encoder, sets the special
 tokens and lengths, and builds the logits processors and stopping criteria; the engine applies them (see
@@ -7,6 +16,7 @@ engine.Rules). What HF prepares and the engine cannot honour is refused here, by
 every field of `GenerationConfig` is in exactly one of the sets below (a test walks them all).
 """
 
+import threading
 from dataclasses import dataclass, field
 
 import torch
@@ -18,8 +28,35 @@ from transformers.generation.utils import GenerateDecoderOnlyOutput, GenerateEnc
 from models.beam import beam_search
 from models.deploying_common import fast_kernels
 from models.engine import Engine
-from models.policy import Policy, ThresholdState, policy_from_config
+from additional_args import DECODING_FIELDS
+from models.policy import Policy, ThresholdState, config_settings, policy_from_settings
 from models.stats import DecodeStats, exit_tensors
+from util.errors import InputError
+
+try:  # a server built on starlette (transformers serve) answers this error as 400 instead of 500
+    from starlette.exceptions import HTTPException as _HTTPError
+except ImportError:
+    class _HTTPError(Exception):
+        def __init__(self, status_code: int, detail: str):
+            super().__init__(detail)
+            self.status_code, self.detail = status_code, detail
+
+
+class ExitSettingsError(_HTTPError, InputError):
+    """Settings a call cannot decode with: a ValueError for code, an HTTP 400 with this message for a server."""
+
+    def __init__(self, message: str):
+        _HTTPError.__init__(self, 400, message)
+        self.args = (message,)
+
+    def __str__(self):
+        return self.detail
+
+
+# What the call gives: method keys whose being on selects the method.
+METHOD_KEYS = ("static_exit_layer", "use_early_exit", "use_shallow_deep")
+# Records a checkpoint's generation_config.json may carry beside the settings (calibration's guarantee).
+RECORD_FIELDS = ("exit_calibration",)
 
 # Applied: by HF's processors and stopping criteria (which the engine calls), or by the engine itself.
 APPLIED = {
@@ -77,7 +114,7 @@ def check_generation_config(gc: GenerationConfig, method: str) -> None:
            if getattr(gc, k, None) not in (getattr(ref, k, None), None, False)
            and not (k == "num_beam_groups" and getattr(gc, k) == 1)]
     if bad:
-        raise ValueError(f"Early-exit decoding ({method}) cannot apply: {'; '.join(bad)}. Set them to their "
+        raise ExitSettingsError(f"Early-exit decoding ({method}) cannot apply: {'; '.join(bad)}. Set them to their "
                          f"defaults (in the call or in model.generation_config), or decode without an exit method.")
 
 
@@ -135,36 +172,77 @@ def _outputs(model, rows, head, gc, pad):
     return EarlyExitDecoderOnlyOutput(**kw)
 
 
+def exit_fields_set(gc: GenerationConfig | None) -> dict:
+    """The exit settings a GenerationConfig sets (its fields that are exit settings and not None)."""
+    return {k: v for k, v in vars(gc).items() if k in DECODING_FIELDS and v is not None} if gc is not None else {}
+
+
+def _check_fields(gc: GenerationConfig | None) -> None:
+    """A field of the call's generation_config that neither HF nor the exit settings know would be kept by HF and
+    read by nobody: refuse it (a misspelt exit setting must not decode with the default)."""
+    if gc is None:
+        return
+    known = set(vars(GenerationConfig())) | set(DECODING_FIELDS) | set(RECORD_FIELDS)
+    unknown = sorted(k for k in vars(gc) if k not in known and not k.startswith("_"))
+    if unknown:
+        raise ExitSettingsError(f"generation_config has unknown fields {unknown}: neither generation settings nor "
+                                f"exit settings (those are {list(DECODING_FIELDS)})")
+
+
 @dataclass
 class ExitState:
     """What a model carries from one generate call to the next, on purpose: the counts of every engine call since
-    the last `pop_exit_stats()` (Seq2SeqTrainer only sees tokens), and FREE's threshold, whose adaptive estimate
-    learns across sequences (it belongs to the settings it was made for: `for_policy`)."""
+    the last `pop_exit_stats()` (Seq2SeqTrainer only sees tokens), and FREE's thresholds, whose adaptive estimates
+    learn across sequences (each belongs to the settings it was made for: `for_policy`). Calls from several
+    threads share it; the lock keeps the counts whole."""
 
     stats: DecodeStats = field(default_factory=DecodeStats)
-    threshold: ThresholdState | None = None
-    threshold_key: tuple | None = None
+    thresholds: dict = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def for_policy(self, policy: Policy, config) -> ThresholdState:
-        key = (policy.threshold, policy.adapt, policy.shallow_layer, policy.conf_type)
-        if self.threshold is None or self.threshold_key != key:
-            self.threshold, self.threshold_key = ThresholdState(policy, config), key
-        return self.threshold
+    def for_policy(self, policy: Policy) -> ThresholdState:
+        key = (policy.threshold, policy.adapt, policy.shallow_layer, policy.conf_type, policy.adapt_params)
+        with self.lock:
+            if key not in self.thresholds:
+                self.thresholds[key] = ThresholdState(policy)
+            return self.thresholds[key]
+
+    def add(self, st: DecodeStats) -> None:
+        with self.lock:
+            self.stats.add(st)
 
 
 class EarlyExitGenerationMixin:
-    """Routes `generate()` into the engine when the config selects an exit method (or `use_engine=True`).
+    """Routes `generate()` into the engine when the call's exit settings select an exit method (or
+    `use_engine=True`).
 
-    The method is the config's exit settings (as from_pretrained or the command line set them); what the model
-    keeps between calls is its public `exit_state` (an ExitState): `reset_exit_state()` starts a fresh one, and a
-    caller comparing methods on one model may keep each method's state and put it back.
+    What the model keeps between calls is its public `exit_state` (an ExitState): `reset_exit_state()` starts a
+    fresh one, and a caller comparing methods on one model may keep each method's state and put it back.
     """
 
     adapter_cls = None
 
-    def exit_policy(self) -> Policy:
+    def exit_settings(self, generation_config: GenerationConfig | None = None, **overrides) -> dict:
+        """The exit settings a call decodes with (see the module docstring for the order), unchecked."""
+        unknown = sorted(set(overrides) - set(DECODING_FIELDS))
+        if unknown:
+            raise ExitSettingsError(f"{unknown} are not exit settings (those are {list(DECODING_FIELDS)})")
+        s = config_settings(self.config)
+        s.update(exit_fields_set(getattr(self, "generation_config", None)))
+        call = {**exit_fields_set(generation_config), **overrides}
+        if any(call.get(k) not in (None, False) for k in METHOD_KEYS):
+            s.update({k: None for k in METHOD_KEYS})
+        s.update(call)
+        return s
+
+    def exit_policy(self, settings: dict | None = None) -> Policy:
+        """The decoding policy of `settings` (default: the model's own); ExitSettingsError if they cannot decode."""
         adapter = self.adapter_cls(self)
-        return policy_from_config(self.config, adapter.num_layers, self._has_trained_meta_head())
+        try:
+            return policy_from_settings(self.exit_settings() if settings is None else settings, self.config,
+                                        adapter.num_layers, self._has_trained_meta_head())
+        except ValueError as e:  # the checker names command-line flags; here they are settings
+            raise ExitSettingsError(f"Exit settings: {str(e).replace('--', '')}") from None
 
     def exit_adapter_map(self) -> dict:
         """{layer: trained exit adapter} (see modeling_common.ExitAdapter); empty without any."""
@@ -192,18 +270,20 @@ class EarlyExitGenerationMixin:
         self.exit_state = ExitState()
 
     def generate(self, inputs=None, generation_config=None, use_engine: bool | None = None, **kwargs):
-        policy = self.exit_policy()
+        _check_fields(generation_config)
+        overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in DECODING_FIELDS}
+        policy = self.exit_policy(self.exit_settings(generation_config, **overrides))
         if policy.method == "full" and not use_engine and not policy.fast_kernels:
             return super().generate(inputs, generation_config=generation_config, **kwargs)
         given = [k for k in _CALL_REFUSED if kwargs.get(k) not in (None, False)]
         if kwargs.get("cache_implementation") == "paged":
             given.append("cache_implementation='paged' (continuous batching)")
         if given:
-            raise ValueError(f"Early-exit decoding ({policy.method}) does not support {given}")
+            raise ExitSettingsError(f"Early-exit decoding ({policy.method}) does not support {given}")
         gc, _ = self._prepare_generation_config(generation_config, **kwargs)
         check_generation_config(gc, policy.method)
         if gc.num_beams > 1 and (policy.verify or policy.rollback is not None):
-            raise ValueError(
+            raise ExitSettingsError(
                 "Beam search (num_beams > 1) cannot be combined with exact_verification or rollback_conf_threshold: "
                 "beams are ranked on the scores of the tokens they took, so a deep check that later changes an exited "
                 "token would rewrite scores that already decided which beams survive; the only exact beam result is "
@@ -216,7 +296,7 @@ class EarlyExitGenerationMixin:
             kwargs["stopping_criteria"] = StoppingCriteriaList(
                 [*(kwargs.get("stopping_criteria") or []), StopStringCriteria(tokenizer, gc.stop_strings)])
             kwargs["stop_strings"] = None
-        threshold = self.exit_state.for_policy(policy, self.config)
+        threshold = self.exit_state.for_policy(policy)
         engine = Engine(self.adapter_cls(self), policy, threshold, getattr(self, "cm_head", None),
                         self.exit_adapter_map())
 
@@ -239,7 +319,7 @@ class EarlyExitGenerationMixin:
                 with fast_kernels(model, policy.fast_kernels):
                     out = beam_search(model, engine, input_ids, model_kwargs.get("attention_mask"), logits_processor,
                                       stopping_criteria, gc, st, encoder_out=enc)
-                model.exit_state.stats.add(st)
+                model.exit_state.add(st)
                 return out
             max_length, eos, rest = _fast_stops(stopping_criteria)
             max_length = max_length if max_length is not None else gc.max_length
@@ -250,7 +330,7 @@ class EarlyExitGenerationMixin:
                                      max_length - input_ids.shape[1], eos, st, processors=logits_processor,
                                      criteria=rest or None, streamer=streamer, sample=bool(gc.do_sample),
                                      encoder_out=enc)
-            model.exit_state.stats.add(st)
+            model.exit_state.add(st)
             pad = int(gc._pad_token_tensor) if gc._pad_token_tensor is not None else 0
             return _outputs(model, rows, input_ids, gc, pad)
 

@@ -10,7 +10,7 @@ tokens on trial.
 import torch
 
 from models.stats import TokenRecord
-from util import skip_conf
+from util.skip_conf import decayed_threshold, needs_logits
 
 
 class FullDepth:
@@ -53,7 +53,7 @@ class Calm(FullDepth):
         p = self.engine.policy
         if p.position_temp is None:
             return p.threshold
-        return skip_conf.decayed_threshold(p.threshold, pos + 1, p.max_answer_length or 1, p.position_temp,
+        return decayed_threshold(p.threshold, pos + 1, p.max_answer_length or 1, p.position_temp,
                                            variant=p.decay_variant)
 
     def next_logits(self, call, batch):
@@ -72,7 +72,7 @@ class Calm(FullDepth):
         thr = [self.threshold_at(q) for q in pos.tolist()]
         climbing, h_prev = list(range(len(batch))), None
         out, records = [None] * len(batch), [None] * len(batch)
-        logits_needed = skip_conf.needs_logits(p.conf_type)
+        logits_needed = needs_logits(p.conf_type)
         for i in range(L):
             if i >= p.min_layer:
                 hl = _rows(h, climbing)

@@ -25,8 +25,9 @@ import torch
 from torch import nn
 from transformers import initialization as init
 
-from models.generation import EarlyExitGenerationMixin
-from util import losses
+from models.export import auto_map, save_code
+from models.generation import EarlyExitGenerationMixin, exit_fields_set
+from util.losses import IGNORE, intermediate_loss, layerskip_loss, meta_head_loss
 
 EXIT_MODULES = ("cm_head", "layer_transformation", "exit_adapters", "exit_block")
 
@@ -105,6 +106,18 @@ class EarlyExitModelMixin(EarlyExitGenerationMixin):
         block = type(layers[-1])(self.config, layer_idx=len(layers) - 1)  # the last layer's attention type
         block.self_attn.layer_idx = len(layers)  # its own cache slot
         return block
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """HF's save, plus what makes the folder load anywhere: `auto_map` in config.json and the runtime's code
+        beside the weights (models/export.py), so `AutoModelFor*.from_pretrained(dir, trust_remote_code=True)` gives
+        this model, its exits and its generate() without this repository. Exit settings set on the generation config
+        go to generation_config.json (HF drops the extra fields of a config it marked as derived from the model's)."""
+        self.config.auto_map = auto_map(type(self), self.config.is_encoder_decoder)
+        if exit_fields_set(self.generation_config):
+            self.generation_config._from_model_config = False
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if kwargs.get("is_main_process", True):
+            save_code(type(self), str(save_directory))
 
     @property
     def exit_hidden_size(self) -> int:
@@ -185,18 +198,18 @@ class EarlyExitModelMixin(EarlyExitGenerationMixin):
             hidden, targets = self.exit_targets(self.exit_hidden_states(states), labels)
             # Every loss averages over labelled positions only, so keeping just those (one flat row) gives the same
             # value and gradients, and the exits' LM heads run on the answer tokens instead of every prompt token.
-            keep = targets != losses.IGNORE
+            keep = targets != IGNORE
             hidden, targets = [h[keep].unsqueeze(0) for h in hidden], targets[keep].unsqueeze(0)
         S = getattr(cfg, "shallow_exit_layer", None)
         if meta:
             layers = [S] if S else range(1, len(hidden))
-            out.loss = losses.meta_head_loss(hidden, self.exit_logits, self.cm_head, targets, layers)
+            out.loss = meta_head_loss(hidden, self.exit_logits, self.cm_head, targets, layers)
         elif loss_fn == "layerskip":
-            out.loss = losses.layerskip_loss(hidden, self.exit_logits, targets, step=self.exit_train_step,
+            out.loss = layerskip_loss(hidden, self.exit_logits, targets, step=self.exit_train_step,
                                              rotation=getattr(cfg, "early_exit_rotation", 1),
                                              e_scale=getattr(cfg, "early_exit_scale", 1.0))
         else:
-            out.loss = losses.intermediate_loss(
+            out.loss = intermediate_loss(
                 loss_fn, hidden, self.exit_logits, targets, shallow_exit_layer=S,
                 alpha=getattr(cfg, "distill_layer_alpha", None),
                 transform=getattr(self, "layer_transformation", None),

@@ -3,9 +3,8 @@ checker as the command line) and FREE's threshold across calls (fixed, or the ad
 Bae et al. 2023, Sec. 3.3)."""
 
 from dataclasses import dataclass
-from functools import partial
 
-from additional_args import EXIT_DEFAULTS, validate_exit_settings
+from additional_args import DECODING_FIELDS, EXIT_DEFAULTS, validate_exit_settings
 from util.bmm import BetaMixtureThreshold
 
 @dataclass
@@ -28,25 +27,29 @@ class Policy:
     max_draft: int | None = None  # FREE: at most this many exits in a row; the next token goes deep
     shortlist: tuple | None = None  # token ids a confidence-gated exit scores (None: the whole vocabulary)
     fast_kernels: bool = False  # CPU: product layouts by shape (deploying_common.fast_product)
+    adapt_params: tuple = ()  # the adaptive estimator's settings, as (name, value) pairs
 
 
-def setting(cfg, key):
-    """An exit setting from the config; the project default where the config has none (or None)."""
-    value = getattr(cfg, key, None)
-    return EXIT_DEFAULTS.get(key) if value is None else value
+def config_settings(cfg) -> dict:
+    """The exit decoding settings a model config carries (checkpoints that predate generation settings keep them
+    in config.json), over the project defaults."""
+    return {k: EXIT_DEFAULTS[k] if getattr(cfg, k, None) is None else getattr(cfg, k) for k in DECODING_FIELDS}
 
 
-def policy_from_config(cfg, num_layers: int, has_meta_head: bool) -> Policy:
-    """The decoding policy a config describes; ValueError for settings that cannot decode (the same checker as
-    the command line's, so a value is accepted or refused alike from flags, code or a checkpoint)."""
-    s = {k: setting(cfg, k) for k in EXIT_DEFAULTS}
+def policy_from_settings(s: dict, cfg, num_layers: int, has_meta_head: bool) -> Policy:
+    """The decoding policy of the exit settings `s` (every key of DECODING_FIELDS); ValueError for settings that
+    cannot decode (the command line's checker, so a value is accepted or refused alike from flags, generate()
+    keywords, generation_config.json or config.json). `cfg` gives what the structure owns: the token ranking and
+    the CALM answer length."""
     # Decoding reads no training settings: a checkpoint trained with FREE's losses decodes with any method, or none.
-    validate_exit_settings({**s, "intermediate_loss_fn": None, "train_meta_cm_head": False}, num_layers)
+    validate_exit_settings({**EXIT_DEFAULTS, **s, "intermediate_loss_fn": None, "train_meta_cm_head": False},
+                           num_layers)
     static, calm, free = s["static_exit_layer"], s["use_early_exit"], s["use_shallow_deep"]
     method = "static" if static is not None else "calm" if calm else "free" if free else "full"
     if method == "static" and static == num_layers:
         method, static = "full", None  # every layer: the full model
-    p = Policy(method=method, static_layer=static, fast_kernels=bool(s["fast_kernels"]))
+    p = Policy(method=method, static_layer=static, fast_kernels=bool(s["fast_kernels"]),
+               adapt_params=tuple((k, s[k]) for k in DECODING_FIELDS if k.startswith("adapt_")))
     K = s["exit_shortlist_size"]
     if K is not None and method in ("calm", "free"):
         ranking = getattr(cfg, "exit_token_ranking", None)
@@ -78,15 +81,12 @@ def policy_from_config(cfg, num_layers: int, has_meta_head: bool) -> Policy:
 class ThresholdState:
     """FREE's threshold across calls: fixed, or the adaptive Beta-mixture estimate (refit before each sequence)."""
 
-    def __init__(self, policy: Policy, cfg):
+    def __init__(self, policy: Policy):
         self.fixed = policy.threshold
         self.bmm = None
         if policy.adapt:
-            g = partial(setting, cfg)
-            self.bmm = BetaMixtureThreshold(
-                init_threshold=policy.threshold, grid_min=g("adapt_grid_min"), grid_max=g("adapt_grid_max"),
-                grid_points=g("adapt_grid_points"), zeta=g("adapt_zeta"), max_updates=g("adapt_max_updates"),
-                window=g("adapt_window"), explore_every=g("adapt_explore_every"))
+            self.bmm = BetaMixtureThreshold(init_threshold=policy.threshold,
+                                            **{k.removeprefix("adapt_"): v for k, v in policy.adapt_params})
 
     @property
     def value(self) -> float:

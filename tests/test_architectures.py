@@ -369,7 +369,7 @@ arch_params = pytest.mark.parametrize("arch", list(ARCHS.values()), ids=list(ARC
 def run_engine(arch, m, x):
     """Engine on one row; seq.tokens is laid out like HF's output row ([start] + new, or prompt + new)."""
     policy = m.exit_policy()
-    eng = Engine(m.adapter_cls(m), policy, ThresholdState(policy, m.config), getattr(m, "cm_head", None))
+    eng = Engine(m.adapter_cls(m), policy, ThresholdState(policy), getattr(m, "cm_head", None))
     st = DecodeStats(num_layers=L)
     (seq,), seq.sess = eng.run(x, None, arch.start, NEW, arch.eos, st)
     return seq, st

@@ -70,7 +70,7 @@ def pad_batch(arch, m, xs):
 def decode(m, arch, ids, mask=None, eos="arch", new=NEW):
     """The engine with a fresh threshold state: (rows, session, counts)."""
     policy = m.exit_policy()
-    eng = Engine(m.adapter_cls(m), policy, ThresholdState(policy, m.config), getattr(m, "cm_head", None))
+    eng = Engine(m.adapter_cls(m), policy, ThresholdState(policy), getattr(m, "cm_head", None))
     st = DecodeStats(num_layers=L)
     rows, sess = eng.run(ids, mask, arch.start, new, arch.eos if eos == "arch" else eos, st)
     return rows, sess, st

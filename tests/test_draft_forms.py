@@ -129,7 +129,7 @@ def test_exit_block_batch_equals_rows_alone_and_its_cache_is_the_teacher_forced_
     from models.engine import Engine
     from models.stats import DecodeStats
     x = xs[0]
-    eng = Engine(m.adapter_cls(m), m.exit_policy(), m.exit_state.for_policy(m.exit_policy(), m.config))
+    eng = Engine(m.adapter_cls(m), m.exit_policy(), m.exit_state.for_policy(m.exit_policy()))
     rows, sess = eng.run(x, None, None, NEW, [2], DecodeStats(num_layers=4))
     seq = torch.tensor([rows[0].tokens])
     n = int(sess.kv.lens[4, 0])

@@ -53,7 +53,7 @@ CALM = dict(use_early_exit=True, exit_conf_type="softmax", exit_min_layer=1)
 def run_engine(m, x):
     """The engine on one row: ([start] + new tokens, the row with its session as .sess, counts)."""
     policy = m.exit_policy()
-    eng = Engine(m.adapter_cls(m), policy, ThresholdState(policy, m.config), getattr(m, "cm_head", None))
+    eng = Engine(m.adapter_cls(m), policy, ThresholdState(policy), getattr(m, "cm_head", None))
     st = DecodeStats(num_layers=L)
     (seq,), seq.sess = eng.run(x, None, 0, NEW, 1, st)
     return seq.tokens, seq, st
@@ -203,7 +203,7 @@ def test_calm_caches_stay_equal_length_after_every_step(monkeypatch):
     mixed = 0
     for x, *_ in mixed_runs(m, CALM):
         policy = m.exit_policy()
-        eng = Engine(m.adapter_cls(m), policy, ThresholdState(policy, m.config))
+        eng = Engine(m.adapter_cls(m), policy, ThresholdState(policy))
         st = DecodeStats(num_layers=L)
         eng.run(x, None, 0, NEW, 1, st)
         mixed += 0 < st.exits < st.steps
@@ -264,7 +264,7 @@ def test_adaptive_threshold_is_refit_between_sequences():
         m.generate(input_ids=x, max_new_tokens=NEW)
     st = m.pop_exit_stats()
     assert len(st.thresholds) == 12 and st.thresholds[0] == 0.3
-    bmm = m.exit_state.threshold.bmm
+    bmm = m.exit_state.for_policy(m.exit_policy()).bmm
     assert len(bmm) > 0 and all(0.3 <= t <= 0.9 for t in st.thresholds)
     assert bmm.history, "the estimator was refit"
 

@@ -18,11 +18,11 @@ import os
 import tempfile
 from collections import Counter
 
+from util.errors import InputError
+
 logger = logging.getLogger(__name__)
 
 
-class InputError(ValueError):
-    """Bad user input (a file, a folder, a row); the message says which and what is wrong."""
 
 
 def require_file(path: str, flag: str) -> str:
