@@ -52,7 +52,7 @@ class Parser(argparse.ArgumentParser):
 def parse(argv=None):
     p = Parser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model_name_or_path", required=True)
-    p.add_argument("--calibration_file", required=True, help="json lines: one row per example")
+    p.add_argument("--calibration_file", help="json lines: one row per example (required unless --evaluate_only)")
     p.add_argument("--test_file", help="held-out rows: consistency and speedup at the chosen threshold")
     p.add_argument("--text_column", default="dialogue")
     p.add_argument("--summary_column", default="summary", help="references (needed by --measure risk)")
@@ -61,13 +61,16 @@ def parse(argv=None):
     p.add_argument("--max_new_tokens", type=int, default=64)
     p.add_argument("--max_samples", type=int, help="the first N rows of each file")
     p.add_argument("--batch_size", type=int, default=8)
-    p.add_argument("--method", required=True, help="calm or free (the methods with a confidence threshold)")
+    p.add_argument("--test_batch_size", type=int,
+                   help="rows per generate() call on --test_file (default: --batch_size); each row decodes as it "
+                        "would alone (README: outputs equal each row decoded alone), so the guarantee carries over")
+    p.add_argument("--method", help="calm or free (the methods with a confidence threshold)")
     p.add_argument("--conf_type", default="softmax", help="confidence measure: softmax, softmax_max, state, meta")
     p.add_argument("--shallow_exit_layer", type=int, help="FREE's exit layer (default: the checkpoint's)")
     p.add_argument("--min_layer", type=int, help="CALM: the first layer that may exit")
     p.add_argument("--measure", default="rougeL", help=f"the loss: one of {', '.join(MEASURES)}")
-    p.add_argument("--epsilon", type=float, required=True, help="tolerated expected loss, in (0, 1)")
-    p.add_argument("--delta", type=float, required=True, help="allowed probability of failing it, in (0, 1)")
+    p.add_argument("--epsilon", type=float, help="tolerated expected loss, in (0, 1)")
+    p.add_argument("--delta", type=float, help="allowed probability of failing it, in (0, 1)")
     p.add_argument("--thresholds", type=float, nargs="+", default=DEFAULT_GRID,
                    help="candidate thresholds (tested from the highest down)")
     p.add_argument("--full_curve", action="store_true",
@@ -75,8 +78,19 @@ def parse(argv=None):
                         "after which fixed-sequence testing certifies nothing)")
     p.add_argument("--output_dir", help="calibration.json and calibration.png (default: <model>/calibration)")
     p.add_argument("--no_write", action="store_true", help="leave the checkpoint's generation_config.json as is")
+    p.add_argument("--evaluate_only", action="store_true",
+                   help="no calibration: the held-out report (--test_file) of the settings and guarantee an earlier "
+                        "calibration wrote into the checkpoint's generation_config.json")
     p.add_argument("--threads", type=int, help="torch intra-op threads")
     a = p.parse_args(argv)
+    a.output_dir = a.output_dir or os.path.join(a.model_name_or_path, "calibration")
+    if a.evaluate_only:
+        if not a.test_file:
+            raise checks.InputError("--evaluate_only needs --test_file")
+        return a
+    missing = [f"--{k}" for k in ("calibration_file", "method", "epsilon", "delta") if getattr(a, k) is None]
+    if missing:
+        raise checks.InputError(f"the following arguments are required: {', '.join(missing)}")
     if a.method not in ("calm", "free"):
         raise checks.InputError(f"--method {a.method}: calibration needs a method with a confidence threshold "
                                 "(calm or free); static and full have none")
@@ -86,12 +100,11 @@ def parse(argv=None):
         v = getattr(a, flag)
         if not 0 < v < 1:
             raise checks.InputError(f"--{flag} {v}: must be in (0, 1), exclusive")
-    for flag in ("batch_size", "max_new_tokens", "max_source_length", "max_samples"):
+    for flag in ("batch_size", "test_batch_size", "max_new_tokens", "max_source_length", "max_samples"):
         v = getattr(a, flag)
         if v is not None and v < 1:
             raise checks.InputError(f"--{flag} {v}: must be at least 1")
     a.thresholds = sorted(set(a.thresholds), reverse=True)
-    a.output_dir = a.output_dir or os.path.join(a.model_name_or_path, "calibration")
     return a
 
 
@@ -135,9 +148,10 @@ def configure(model, settings: dict) -> None:
     model.reset_exit_state()
 
 
-def batches(tok, sources, a):
-    return [tok(sources[i:i + a.batch_size], max_length=a.max_source_length, truncation=True, padding=True,
-                return_tensors="pt") for i in range(0, len(sources), a.batch_size)]
+def batches(tok, sources, a, size=None):
+    size = size or a.batch_size
+    return [tok(sources[i:i + size], max_length=a.max_source_length, truncation=True, padding=True,
+                return_tensors="pt") for i in range(0, len(sources), size)]
 
 
 def generate(model, tok, enc, a, **kw) -> tuple:
@@ -200,7 +214,7 @@ def held_out(model, tok, a, settings) -> dict:
     engine's own full-depth path (the same decoding loop as the method's, so their ratio is what the exits save),
     interleaved batch by batch in a rotating order after an untimed warm-up of each."""
     sources, refs = load_rows(a.test_file, "--test_file", a)
-    encs = batches(tok, sources, a)
+    encs = batches(tok, sources, a, a.test_batch_size)
     runs = {"hf": (method_settings(a, None), {}), "full": (method_settings(a, None), {"use_engine": True}),
             "method": (settings, {})}
     texts, secs, state = {k: [] for k in runs}, dict.fromkeys(runs, 0.0), None
@@ -223,7 +237,8 @@ def held_out(model, tok, a, settings) -> dict:
     loss = losses(a.measure, early, full, refs)
     risk = sum(loss) / len(loss)
     summary = state.stats.summary()
-    return {"n": len(loss), "risk": round(risk, 4), "consistency": round(1 - risk, 4),
+    return {"n": len(loss), "batch_size": a.test_batch_size or a.batch_size, "risk": round(risk, 4),
+            "consistency": round(1 - risk, 4),
             "target": round(1 - a.epsilon, 4), "met": risk <= a.epsilon,
             "identical": round(sum(e == f for e, f in zip(early, full)) / len(loss), 4),
             "engine_full_matches_hf": texts["full"] == full,
@@ -248,11 +263,42 @@ def write_generation_config(path, settings, record) -> None:
     gc.save_pretrained(path)
 
 
+def evaluate_only(a) -> dict:
+    """The held-out report of the settings an earlier calibration wrote (item 3: consistency against its epsilon)."""
+    from transformers import GenerationConfig
+
+    gc = GenerationConfig.from_pretrained(a.model_name_or_path)
+    rec = getattr(gc, "exit_calibration", None)
+    if not rec:
+        raise checks.InputError(f"{a.model_name_or_path}/generation_config.json has no exit_calibration: calibrate "
+                                "the checkpoint first")
+    for k in ("method", "conf_type", "measure", "epsilon", "delta", "shallow_exit_layer"):
+        if k in rec:
+            setattr(a, k, rec[k])
+    M.ensure_punkt()
+    model, tok, _ = load_model_and_tokenizer(ModelArguments(model_name_or_path=a.model_name_or_path),
+                                             AdditionalArguments())
+    with torch.no_grad():
+        h = held_out(model.eval(), tok, a, method_settings(a, rec["threshold"]))
+    report = {"record": rec, "held_out": h}
+    print(f"{a.method} {rec['threshold']} (calibrated: epsilon {a.epsilon}, delta {a.delta}, n {rec['n']}) held out "
+          f"({h['n']} rows): consistency {h['consistency']} (target >= {h['target']}: "
+          f"{'met' if h['met'] else 'NOT met'}), speedup {h['speedup']}x over the full model in the same loop and "
+          f"{h['speedup_vs_hf']}x over HF generate, exit ratio {h['exit_ratio']}")
+    with open(os.path.join(a.output_dir, "held_out.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    return report
+
+
 def main(argv=None) -> dict:
     a = parse(argv)
     checks.require_model_path(a.model_name_or_path)
     if a.threads:
         torch.set_num_threads(a.threads)
+    if a.evaluate_only:
+        load_rows(a.test_file, "--test_file", a)
+        checks.writable_dir(a.output_dir, "--output_dir")
+        return evaluate_only(a)
     sources, refs = load_rows(a.calibration_file, "--calibration_file", a)
     if a.test_file:
         load_rows(a.test_file, "--test_file", a)  # its problems before the decoding, not after

@@ -143,6 +143,12 @@ def test_calibrate_end_to_end_writes_the_guarantee(ckpt, tmp_path):
     h = res["held_out"]
     assert h["n"] == 8 and h["consistency"] == pytest.approx(1 - h["risk"]) and h["engine_full_matches_hf"]
     assert h["time_full_s"] > 0 and h["time_method_s"] > 0
+    # later, the checkpoint alone: its settings and guarantee come from generation_config.json; one row per call
+    # decodes each row as the batches of 8 did (the same texts, so the same consistency)
+    ev = calibrate.main(["--model_name_or_path", str(model), "--evaluate_only", "--test_file", str(ckpt / "test.jsonl"),
+                         "--max_new_tokens", "8", "--max_source_length", "64", "--test_batch_size", "1"])
+    assert ev["record"] == rec and (model / "calibration" / "held_out.json").exists()
+    assert ev["held_out"]["batch_size"] == 1 and ev["held_out"]["consistency"] == h["consistency"]
 
 
 def test_no_valid_threshold_keeps_the_full_model(ckpt, tmp_path, capsys):
@@ -171,6 +177,7 @@ def test_no_valid_threshold_keeps_the_full_model(ckpt, tmp_path, capsys):
     ("calm", ["--epsilon", "0.1"], "the following arguments are required: --delta"),
     ("free", ["--epsilon", "0.1", "--delta", "0.1"], "--method free needs --shallow_exit_layer"),
     ("calm", ["--epsilon", "0.1", "--delta", "0.1", "--conf_type", "nope"], "nope"),
+    ("calm", ["--evaluate_only"], "--evaluate_only needs --test_file"),
 ])
 def test_bad_inputs_are_one_line_errors(ckpt, method, extra, message):
     with pytest.raises(InputError) as e:
