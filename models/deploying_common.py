@@ -15,6 +15,7 @@ returns the buffers up to the span's last position.
 """
 
 import statistics
+import threading
 import time
 import weakref
 from contextlib import contextmanager
@@ -345,27 +346,56 @@ def fast_product(x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
     return LAYOUTS[layout](x.reshape(n, -1), W, Wt).reshape(*x.shape[:-1], W.shape[0])
 
 
+_FAST = threading.local()  # .on: this thread is inside a fast_kernels block
+_FAST_LOCK = threading.Lock()
+_FAST_USERS = {}  # id(model) -> (blocks open on it, its patched Linears)
+
+
 def _fast_forward(lin: torch.nn.Linear):
+    plain = type(lin).forward.__get__(lin)
+
     def forward(x):
-        W = lin.weight
-        y = fast_product(x, W)
+        if not getattr(_FAST, "on", False):  # another thread's block patched the module; this one decodes with HF's
+            return plain(x)
+        y = fast_product(x, lin.weight)
         return y if lin.bias is None else y + lin.bias
     return forward
 
 
 @contextmanager
 def fast_kernels(model: torch.nn.Module, on: bool = True):
-    """Within the block, every nn.Linear of `model` computes with fast_product (CPU, float32 only; elsewhere, or
-    with `on` False, nothing changes). The HF modules are restored on exit, whatever happens inside."""
-    lins = [m for m in model.modules() if type(m) is torch.nn.Linear and m.weight.device.type == "cpu"
-            and m.weight.dtype == torch.float32 and "forward" not in vars(m)] if on else []
-    for m in lins:
-        m.forward = _fast_forward(m)
+    """Within the block, every nn.Linear of `model` computes with fast_product in this thread (CPU, float32 only;
+    elsewhere, or with `on` False, nothing changes). Threads decoding one model each keep their own choice: the
+    patched forward asks whether its caller's thread is in a block, and the last block to close on a model restores
+    the HF modules, whatever happens inside."""
+    before = getattr(_FAST, "on", False)
+    if not on:
+        _FAST.on = False
+        try:
+            yield
+        finally:
+            _FAST.on = before
+        return
+    with _FAST_LOCK:
+        count, lins = _FAST_USERS.get(id(model), (0, None))
+        if lins is None:
+            lins = [m for m in model.modules() if type(m) is torch.nn.Linear and m.weight.device.type == "cpu"
+                    and m.weight.dtype == torch.float32 and "forward" not in vars(m)]
+            for m in lins:
+                m.forward = _fast_forward(m)
+        _FAST_USERS[id(model)] = (count + 1, lins)
+    _FAST.on = True
     try:
         yield
     finally:
-        for m in lins:
-            del m.forward
+        _FAST.on = before
+        with _FAST_LOCK:
+            count, lins = _FAST_USERS.pop(id(model))
+            if count > 1:
+                _FAST_USERS[id(model)] = (count - 1, lins)
+            else:
+                for m in lins:
+                    del m.forward
 
 
 class Shortlist:
