@@ -34,8 +34,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
-from additional_args import EXIT_DEFAULTS, TRAINING_FIELDS, AdditionalArguments, ModelArguments  # noqa: E402
+from additional_args import DECODING_FIELDS, AdditionalArguments, ModelArguments  # noqa: E402
 from models import load_model_and_tokenizer  # noqa: E402
+from models.stats import DecodeStats  # noqa: E402
 from util import checks  # noqa: E402
 from util import ltt  # noqa: E402
 from util import metrics as M  # noqa: E402
@@ -124,28 +125,22 @@ def load_rows(path, flag, a):
 
 def method_settings(a, threshold) -> dict:
     """The exit settings of the method at one threshold (None: the full model)."""
-    if threshold is None:
+    if threshold is None:  # every method named off: the checkpoint's config may select one
         return {"use_early_exit": False, "use_shallow_deep": False}
     if a.method == "calm":
-        s = dict(use_early_exit=True, exit_conf_type=a.conf_type, exit_conf_threshold=threshold)
+        s = dict(use_early_exit=True, use_shallow_deep=False, exit_conf_type=a.conf_type, exit_conf_threshold=threshold)
         return {**s, "exit_min_layer": a.min_layer} if a.min_layer else s
     # a fixed threshold: FREE's adaptive estimate would move it away from the one calibrated
-    return dict(use_shallow_deep=True, shallow_exit_layer=a.shallow_exit_layer, shallow2deep_conf_type=a.conf_type,
-                shallow2deep_conf_threshold=threshold, use_adapt_threshold=False)
+    return dict(use_shallow_deep=True, use_early_exit=False, shallow_exit_layer=a.shallow_exit_layer,
+                shallow2deep_conf_type=a.conf_type, shallow2deep_conf_threshold=threshold, use_adapt_threshold=False)
 
 
-def configure(model, settings: dict) -> None:
-    """Decode with exactly these exit settings (the rest at the project's defaults) and a fresh exit state."""
-    for k, v in EXIT_DEFAULTS.items():
-        if k not in TRAINING_FIELDS:
-            setattr(model.config, k, v)
-    for k, v in settings.items():
-        setattr(model.config, k, v)
-    # exit settings a checkpoint's generation_config.json carries (an earlier calibration's) would take precedence
-    # over the config's once generation settings are read there: the settings here are the ones decoded
-    for k in [k for k in vars(model.generation_config) if k in EXIT_DEFAULTS]:
+def forget_saved_settings(model) -> None:
+    """Drop the exit settings the checkpoint's generation_config.json carries (an earlier calibration's), in
+    memory: each call here passes its method's settings, resolved over the model config alone, as they will be
+    when only the settings written at the end are in generation_config.json."""
+    for k in [k for k in vars(model.generation_config) if k in DECODING_FIELDS or k == "exit_calibration"]:
         delattr(model.generation_config, k)
-    model.reset_exit_state()
 
 
 def batches(tok, sources, a, size=None):
@@ -163,8 +158,8 @@ def generate(model, tok, enc, a, **kw) -> tuple:
 
 
 def decode(model, tok, encs, a, settings) -> list:
-    configure(model, settings)
-    return [t for enc in encs for t in generate(model, tok, enc, a)[0]]
+    model.reset_exit_state()
+    return [t for enc in encs for t in generate(model, tok, enc, a, **settings)[0]]
 
 
 def losses(measure, early, full, refs) -> list:
@@ -215,28 +210,24 @@ def held_out(model, tok, a, settings) -> dict:
     interleaved batch by batch in a rotating order after an untimed warm-up of each."""
     sources, refs = load_rows(a.test_file, "--test_file", a)
     encs = batches(tok, sources, a, a.test_batch_size)
-    runs = {"hf": (method_settings(a, None), {}), "full": (method_settings(a, None), {"use_engine": True}),
-            "method": (settings, {})}
-    texts, secs, state = {k: [] for k in runs}, dict.fromkeys(runs, 0.0), None
-    for name, (s, kw) in runs.items():
-        configure(model, s)
-        generate(model, tok, encs[0], a, **kw)
+    runs = {"hf": {}, "full": {"use_engine": True}, "method": settings}
+    full_settings = method_settings(a, None)
+    texts, secs, stats = {k: [] for k in runs}, dict.fromkeys(runs, 0.0), DecodeStats()
+    model.reset_exit_state()
+    for name, kw in runs.items():
+        generate(model, tok, encs[0], a, **{**full_settings, **kw})
     for i, enc in enumerate(encs):
-        names = list(runs)[i % 3:] + list(runs)[:i % 3]
-        for name in names:
-            s, kw = runs[name]
-            configure(model, s)
-            if name == "method" and state is not None:
-                model.exit_state = state  # the method's counts go on across batches
-            out, dt = generate(model, tok, enc, a, **kw)
+        for name in list(runs)[i % 3:] + list(runs)[:i % 3]:
+            model.pop_exit_stats()
+            out, dt = generate(model, tok, enc, a, **{**full_settings, **runs[name]})
             texts[name] += out
             secs[name] += dt
             if name == "method":
-                state = model.exit_state
+                stats.add(model.pop_exit_stats())
     full, early = texts["hf"], texts["method"]
     loss = losses(a.measure, early, full, refs)
     risk = sum(loss) / len(loss)
-    summary = state.stats.summary()
+    summary = stats.summary()
     return {"n": len(loss), "batch_size": a.test_batch_size or a.batch_size, "risk": round(risk, 4),
             "consistency": round(1 - risk, 4),
             "target": round(1 - a.epsilon, 4), "met": risk <= a.epsilon,
@@ -257,6 +248,8 @@ def write_generation_config(path, settings, record) -> None:
         gc = GenerationConfig.from_pretrained(path)
     except OSError:  # a checkpoint saved without one
         gc = GenerationConfig()
+    for k in [k for k in vars(gc) if k in DECODING_FIELDS]:  # an earlier calibration's settings: replaced whole
+        delattr(gc, k)
     for k, v in {**settings, "exit_calibration": record}.items():
         setattr(gc, k, v)
     gc._from_model_config = False  # edited by hand now: HF must not rebuild it from config.json
@@ -278,6 +271,7 @@ def evaluate_only(a) -> dict:
     M.ensure_punkt()
     model, tok, _ = load_model_and_tokenizer(ModelArguments(model_name_or_path=a.model_name_or_path),
                                              AdditionalArguments())
+    forget_saved_settings(model)  # the calibrated settings are passed per call, as calibration decoded them
     with torch.no_grad():
         h = held_out(model.eval(), tok, a, method_settings(a, rec["threshold"]))
     report = {"record": rec, "held_out": h}
@@ -311,9 +305,9 @@ def main(argv=None) -> dict:
         a.shallow_exit_layer = a.shallow_exit_layer or loaded.get("shallow_exit_layer")
         if a.shallow_exit_layer is None:
             raise checks.InputError("--method free needs --shallow_exit_layer (the checkpoint names none)")
+    forget_saved_settings(model)
     try:  # the settings' own checks (layer range, a meta head for conf_type meta, ...) before any decoding
-        configure(model, method_settings(a, a.thresholds[0]))
-        model.exit_policy()
+        model.exit_policy(model.exit_settings(**method_settings(a, a.thresholds[0])))
     except ValueError as e:
         raise checks.InputError(str(e)) from None
     encs = batches(tok, sources, a)
