@@ -128,7 +128,14 @@ def _import(out_dir: str, gguf_file: str | None, force: bool, verbose: bool) -> 
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".import_", dir=parent)
     try:
+        # The folder is an early-exit checkpoint (no exits trained yet): auto_map and the runtime's code let
+        # AutoModelForCausalLM(trust_remote_code=True), transformers serve and lm_eval load it as one.
+        from models import EffLlamaForCausalLM
+        from models.export import auto_map, save_code
+
+        model.config.auto_map = auto_map(EffLlamaForCausalLM, is_encoder_decoder=False)
         model.save_pretrained(tmp)
+        save_code(EffLlamaForCausalLM, tmp)
         tokenizer.save_pretrained(tmp)
         same_weights(model, tmp)
         tidy_tokenizer_config(tmp)
