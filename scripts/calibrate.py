@@ -194,7 +194,7 @@ def plot(path, a, result) -> None:
     ax.axhline(a.epsilon, color="k", lw=1, label=f"epsilon = {a.epsilon}")
     if result["chosen"] is not None:
         ax.axvline(a.thresholds[result["chosen"]], color="g", ls=":", label="chosen (fixed-sequence test)")
-    ax.set_xlabel(f"{a.method} threshold ({a.conf_type}); tested from the right")
+    ax.set_xlabel(f"{a.method} threshold ({a.conf_type}); tested from the left, most conservative first")
     ax.set_ylabel(f"loss ({a.measure})")
     ax.invert_xaxis()
     ax.set_title(f"n = {result['n']}, delta = {a.delta}")
