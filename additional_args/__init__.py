@@ -327,19 +327,31 @@ def alias_argv(argv=None):
     return [a.replace("--ouput_hidden_states_decoder", "--output_hidden_states_decoder") for a in argv]
 
 
+def _setting_types() -> dict:
+    """{field: (types, choices)} of AdditionalArguments, read at import: HfArgumentParser rewrites the dataclass's
+    field types while it builds its parser."""
+    out = {}
+    for f in dataclasses.fields(AdditionalArguments):
+        want = tuple(t for t in typing.get_args(f.type) if t is not type(None))
+        out[f.name] = (want if all(isinstance(t, type) for t in want) else (), f.metadata.get("choices"))
+    return out
+
+
+_SETTING_TYPES = _setting_types()
+
+
 def check_setting_types(s: dict) -> None:
     """InputError for a value of the wrong type or outside its choices (the command line's parser checks these for
     flags; settings from code or JSON arrive unchecked)."""
-    for f in dataclasses.fields(AdditionalArguments):
-        v = s.get(f.name)
+    for name, (want, choices) in _SETTING_TYPES.items():
+        v = s.get(name)
         if v is None:
             continue
-        want = tuple(t for t in typing.get_args(f.type) if t is not type(None) and isinstance(t, type))
         numeric = float in want and type(v) is int
         if want and (not isinstance(v, want) or isinstance(v, bool) is not (bool in want)) and not numeric:
-            raise InputError(f"{f.name}={v!r} must be {' or '.join(t.__name__ for t in want)}")
-        if f.metadata.get("choices") and v not in f.metadata["choices"]:
-            raise InputError(f"{f.name}={v!r} is not one of {f.metadata['choices']}")
+            raise InputError(f"{name}={v!r} must be {' or '.join(t.__name__ for t in want)}")
+        if choices and v not in choices:
+            raise InputError(f"{name}={v!r} is not one of {choices}")
 
 
 def validate_exit_settings(s: dict, num_decoder_layers: int, training: bool = False) -> None:

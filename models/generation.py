@@ -241,8 +241,8 @@ class EarlyExitGenerationMixin:
         try:
             return policy_from_settings(self.exit_settings() if settings is None else settings, self.config,
                                         adapter.num_layers, self._has_trained_meta_head())
-        except ValueError as e:  # the checker names command-line flags; here they are settings
-            raise ExitSettingsError(f"Exit settings: {str(e).replace('--', '')}") from None
+        except ValueError as e:
+            raise ExitSettingsError(f"Exit settings: {e}") from None
 
     def exit_adapter_map(self) -> dict:
         """{layer: trained exit adapter} (see modeling_common.ExitAdapter); empty without any."""
