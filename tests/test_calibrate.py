@@ -5,11 +5,11 @@ and bad inputs."""
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 
 import pytest
-import torch
 
 from util import ltt
 from util.checks import InputError
@@ -91,21 +91,12 @@ def test_learn_then_test_refuses_what_breaks_its_assumptions():
 
 
 @pytest.fixture(scope="module")
-def ckpt(tiny_t5, tmp_path_factory):
-    """The tiny T5 with large random weights: each row decodes its own text, and CALM's softmax confidences are
-    spread over ~0 to 0.01, so the thresholds below range from no exit to exits that change the output."""
-    from additional_args import AdditionalArguments, ModelArguments
-    from models import load_model_and_tokenizer
-
+def ckpt(varied_t5, tmp_path_factory):
+    """The tiny T5 with large random weights (conftest): each row decodes its own text, and CALM's softmax
+    confidences are spread over ~0 to 0.01, so the thresholds below range from no exit to exits that change the
+    output. A copy: calibration writes into the checkpoint."""
     d = tmp_path_factory.mktemp("calib")
-    model, tok, _ = load_model_and_tokenizer(ModelArguments(model_name_or_path=tiny_t5), AdditionalArguments())
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() > 1:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-    model.save_pretrained(d / "model")
-    tok.save_pretrained(d / "model")
+    shutil.copytree(varied_t5, d / "model")
     write_jsonl(gen_dialogsum(24, 5), str(d / "cal.jsonl"))
     write_jsonl(gen_dialogsum(8, 6), str(d / "test.jsonl"))
     return d
