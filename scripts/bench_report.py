@@ -52,15 +52,26 @@ def auc_by_family(results) -> dict:
             "full": {f: round(area(p, all_hi), 4) for f, p in pts.items()}}
 
 
+def split_cells(r) -> tuple:
+    """'first token ms (speedup vs HF)' and 'ms per later token (speedup vs HF)' of one method's results."""
+    def cell(ms, speedup):
+        return "-" if ms is None else f"{ms:.1f}" + (f" ({speedup}x)" if speedup is not None else "")
+    return (cell(r.get("first_token_ms"), r.get("first_token_speedup_vs_hf")),
+            cell(r.get("later_token_ms"), r.get("later_token_speedup_vs_hf")))
+
+
 def markdown(res) -> str:
     q = "BLEU" if res["task"] == "translation" else "ROUGE-L"
     lines = [f"| method | {q} | vs full | layers/token | layer-FLOPs/token | time (s) | tokens/s | speedup vs HF | "
-             "ideal | efficiency | same as full | same as HF | vs full's outputs | acceptance |", "|" + "---|" * 14]
+             "first token ms (vs HF) | ms/later token (vs HF) | "
+             "ideal | efficiency | same as full | same as HF | vs full's outputs | acceptance |", "|" + "---|" * 16]
     for name, r in res["methods"].items():
+        first, later = split_cells(r)
         lines.append(f"| {name} | {r['quality']:.2f} | {r.get('quality_vs_full', '-')} | "
                      f"{r['avg_layers_per_token']:.2f} | "
                      f"{r['layer_flops_per_token']:.2f} | {r['time_s']:.2f} | {r['tokens_per_s']:.0f} | "
-                     f"{r.get('speedup_vs_hf', '-')} | {r.get('ideal_speedup', '-')} | {r.get('efficiency', '-')} | "
+                     f"{r.get('speedup_vs_hf', '-')} | {first} | {later} | "
+                     f"{r.get('ideal_speedup', '-')} | {r.get('efficiency', '-')} | "
                      f"{r.get('agreement_with_full', '-')} | {r.get('agreement_with_hf', '-')} | "
                      f"{r.get('quality_of_full_outputs', '-')} | "
                      f"{r.get('acceptance_rate', '-')} |")
@@ -133,6 +144,9 @@ def batch_sweep(runs: dict) -> dict:
             row = {"tokens_per_s": r["tokens_per_s"], "time_s": r["time_s"], "quality": r["quality"],
                    "quality_vs_full": r.get("quality_vs_full"), "speedup_vs_hf": r.get("speedup_vs_hf"),
                    "avg_layers_per_token": r["avg_layers_per_token"]}
+            for k in ("first_token_ms", "later_token_ms", "first_token_speedup_vs_hf", "later_token_speedup_vs_hf"):
+                if k in r:
+                    row[k] = r[k]
             if full:
                 row["speedup_vs_full"] = round(full["time_s"] / r["time_s"], 3)
             out.setdefault(name, {})[str(bs)] = row
@@ -141,10 +155,11 @@ def batch_sweep(runs: dict) -> dict:
 
 def sweep_markdown(sweep: dict) -> str:
     sizes = list(dict.fromkeys(b for by in sweep.values() for b in by))
-    lines = ["| method | " + " | ".join(f"tokens/s @{b} (vs full, quality vs full)" for b in sizes) + " |",
+    lines = ["| method | " + " | ".join(f"tokens/s @{b} (vs full, quality vs full); first token ms, ms/later token"
+                                        for b in sizes) + " |",
              "|" + "---|" * (len(sizes) + 1)]
     for name, by in sweep.items():  # a method that did not run at a batch size (HF's assisted decoding) is blank
-        cells = [f"{by[b]['tokens_per_s']:.0f} ({by[b].get('speedup_vs_full', '-')}x, {by[b]['quality_vs_full']})"
-                 if b in by else "" for b in sizes]
+        cells = [f"{by[b]['tokens_per_s']:.0f} ({by[b].get('speedup_vs_full', '-')}x, {by[b]['quality_vs_full']}); "
+                 + "; ".join(split_cells(by[b])) if b in by else "" for b in sizes]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

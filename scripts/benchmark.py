@@ -10,6 +10,10 @@ What is measured, per method:
   median over --repeats passes (after a warm-up of every method; within a pass each batch is decoded by
   every method in turn, in an order that rotates from batch to batch); tokens/s over the same calls;
 - speedup: HF generate()'s time / the method's time, both measured in this run on the same weights;
+- time to first token (prefill + first token, as serving benchmarks report it): a max_new_tokens=1 call on the same
+  batch, timed right after the whole call in the same interleaved pass (ms per call, median over the passes); time
+  per later token: (whole calls - first-token calls) / (generated tokens - rows), in ms; each with its speedup over
+  HF generate()'s;
 - layers/token: sequential depth (layers on each token's critical path); layer-FLOPs/token: every
   (layer, token) block computation, FREE's parallel fill included; ideal = L / layers-per-token, the
   speedup the layer counts allow; efficiency = speedup / ideal;
@@ -113,8 +117,8 @@ def score(a, texts, refs) -> float:
     return M.bleu(texts, refs)["bleu"] if a.task == "translation" else M.rouge(texts, refs)["rougeL"]
 
 
-def timed_generate(model, batches, family, a, seed=0):
-    kw = dict(max_new_tokens=a.max_new_tokens, do_sample=a.do_sample, num_beams=a.num_beams)
+def timed_generate(model, batches, family, a, seed=0, max_new_tokens=None):
+    kw = dict(max_new_tokens=max_new_tokens or a.max_new_tokens, do_sample=a.do_sample, num_beams=a.num_beams)
     if a.length_penalty is not None:
         kw["length_penalty"] = a.length_penalty
     if a.do_sample:  # HF's warpers, the same for every method; each pass draws with its own seed
@@ -133,6 +137,16 @@ def timed_generate(model, batches, family, a, seed=0):
         total += time.perf_counter() - t0
         outs.append(out)
     return outs, total
+
+
+def first_token_agreement(firsts, outs, batches, decoder_only) -> float:
+    """Share of rows whose max_new_tokens=1 output is the first generated token of the whole call."""
+    same = rows = 0
+    for first, out, enc in zip(firsts, outs, batches):
+        start = enc["input_ids"].shape[1] if decoder_only else 1  # after the prompt / the decoder's start token
+        same += int((first[:, start] == out[:, start]).sum())
+        rows += first.shape[0]
+    return round(same / rows, 4)
 
 
 def decode_new(tok, outs, batches, decoder_only):
@@ -192,8 +206,10 @@ def run(a, d: SimpleNamespace, batch_size: int) -> dict:
     # Each method keeps its own adaptive threshold and counts across the batches of a pass.
     names = list(table)
     times, last, qualities = {name: [] for name in table}, {}, {name: [] for name in table}
+    first_times, firsts = {name: [] for name in table}, {}
     for rep in range(a.repeats):
         state, outs, spent = {}, {name: [] for name in names}, dict.fromkeys(names, 0.0)
+        first_spent, firsts = dict.fromkeys(names, 0.0), {name: [] for name in names}
         for name in names:
             configure(model, table[name][1])  # a fresh adaptive threshold: each pass is one evaluation
             state[name] = model.exit_state
@@ -206,8 +222,15 @@ def run(a, d: SimpleNamespace, batch_size: int) -> dict:
                 state[name] = model.exit_state
                 outs[name].append(out)
                 spent[name] += t
+                # time to first token: the same call stopped after one token, with a throw-away exit state (the
+                # method's threshold and counts stay those of its whole calls)
+                configure(model, settings)
+                (first,), t = timed_generate(model, [enc], family, a, seed=rep * 100003 + b, max_new_tokens=1)
+                firsts[name].append(first)
+                first_spent[name] += t
         for name in names:
             times[name].append(spent[name])
+            first_times[name].append(first_spent[name])
             if a.do_sample:  # quality as the mean over the passes' seeds
                 qualities[name].append(score(a, decode_new(tok, outs[name], batches, decoder_only), refs))
             st = state[name]
@@ -218,11 +241,16 @@ def run(a, d: SimpleNamespace, batch_size: int) -> dict:
         texts = decode_new(tok, outs, batches, decoder_only)
         texts_of[name] = texts
         n_tokens = count_tokens(tok, texts)
-        med = statistics.median(times[name])
+        med, first = statistics.median(times[name]), statistics.median(first_times[name])
+        later = n_tokens - len(refs)  # every row's first token is in the first-token call
         r = {"family": family, "settings": settings, "time_s": round(med, 4),
              "times_s": [round(t, 4) for t in times[name]], "tokens": n_tokens,
              "tokens_per_s": round(n_tokens / med, 2),
+             "first_token_ms": round(1e3 * first / len(batches), 3),
+             "later_token_ms": round(1e3 * (med - first) / later, 3) if later > 0 else None,
              "quality": statistics.mean(qualities[name]) if a.do_sample else score(a, texts, refs)}
+        if a.num_beams == 1:  # the first-token call decoded what the whole call began with (beams may re-rank)
+            r["first_token_agreement"] = first_token_agreement(firsts[name], outs, batches, decoder_only)
         if family in ("hf", "hf_assistant"):
             r.update(avg_layers_per_token=float(L), layer_flops_per_token=float(L))
         else:
@@ -235,7 +263,12 @@ def run(a, d: SimpleNamespace, batch_size: int) -> dict:
         print(f"[{n}/{len(table)}] {name:>22}: {med:6.2f}s  quality {r['quality']:6.2f}  layers/token "
               f"{r['avg_layers_per_token']:.2f}", flush=True)
     base = results.get("hf_generate", {}).get("time_s")
+    hf = results.get("hf_generate", {})
     for name, r in results.items():
+        if hf:
+            r["first_token_speedup_vs_hf"] = round(hf["first_token_ms"] / r["first_token_ms"], 3)
+            if hf["later_token_ms"] and r["later_token_ms"]:
+                r["later_token_speedup_vs_hf"] = round(hf["later_token_ms"] / r["later_token_ms"], 3)
         if "hf_generate" in texts_of:  # with --fast_kernels our rows round differently from HF's modules
             r["agreement_with_hf"] = round(sum(x == y for x, y in zip(texts_of[name], texts_of["hf_generate"]))
                                            / len(refs), 4)

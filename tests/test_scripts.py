@@ -108,6 +108,11 @@ def test_benchmark_writes_every_method_at_every_batch_size(tiny_t5, tmp_path):
         assert m["full"]["agreement_with_full"] == m["hf_generate"]["agreement_with_full"] == 1.0
         assert m["free_verify_0.5"]["agreement_with_full"] == 1.0
         assert all(r["tokens_per_s"] > 0 and len(r["times_s"]) == 1 for r in m.values())
+        # time to first token and per later token, beside end to end: the first-token call decoded the same token
+        # as the whole call did (greedy), and the two parts are positive times
+        assert all(r["first_token_agreement"] == 1.0 and r["first_token_ms"] > 0 and r["later_token_ms"] > 0
+                   and r["first_token_speedup_vs_hf"] > 0 for r in m.values())
+        assert m["hf_generate"]["first_token_speedup_vs_hf"] == 1.0
         # --profile: every method, counted on the first batch (torch.profiler's event parsing took most of this
         # test's time at 2 batches)
         prof = res["profile"]
