@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
-from additional_args import (CONF_TYPES, DEFAULT_SUMMARY_INSTRUCTION, EXIT_DEFAULTS, TRAINING_FIELDS,  # noqa: E402
+from additional_args import (CONF_TYPES, DECODING_FIELDS, DEFAULT_SUMMARY_INSTRUCTION, EXIT_DEFAULTS,  # noqa: E402
                              AdditionalArguments, ModelArguments, default_instruction)
 from models import load_model_and_tokenizer  # noqa: E402
 from util import checks  # noqa: E402
@@ -80,13 +80,15 @@ def method_table(a, L) -> dict:
     return {k: v for k, v in table.items() if not a.methods or k in a.methods or v[0] in a.methods}
 
 
+def call_settings(settings: dict) -> dict:
+    """generate()'s keywords for a method: every decoding setting, the method's own over the project's defaults, so
+    that nothing of the checkpoint's saved settings decides which method a row runs."""
+    return {**{k: EXIT_DEFAULTS[k] for k in DECODING_FIELDS}, **settings}
+
+
 def configure(model, settings: dict, state=None) -> None:
-    """The method's exit settings, with a fresh exit state or the method's own `state` (its model.exit_state after
-    an earlier batch)."""
-    for k, v in EXIT_DEFAULTS.items():
-        if k not in TRAINING_FIELDS:
-            setattr(model.config, k, v)
-    model.config.update(settings)
+    """A fresh exit state or the method's own `state` (its model.exit_state after an earlier batch); the settings
+    themselves go with each generate() call (timed_generate)."""
     if state is None:
         model.reset_exit_state()
     else:
@@ -117,8 +119,9 @@ def score(a, texts, refs) -> float:
     return M.bleu(texts, refs)["bleu"] if a.task == "translation" else M.rouge(texts, refs)["rougeL"]
 
 
-def timed_generate(model, batches, family, a, seed=0, max_new_tokens=None):
-    kw = dict(max_new_tokens=max_new_tokens or a.max_new_tokens, do_sample=a.do_sample, num_beams=a.num_beams)
+def timed_generate(model, batches, family, a, seed=0, max_new_tokens=None, settings=None):
+    kw = dict(max_new_tokens=max_new_tokens or a.max_new_tokens, do_sample=a.do_sample, num_beams=a.num_beams,
+              **call_settings(settings or {}))
     if a.length_penalty is not None:
         kw["length_penalty"] = a.length_penalty
     if a.do_sample:  # HF's warpers, the same for every method; each pass draws with its own seed
@@ -200,7 +203,7 @@ def run(a, d: SimpleNamespace, batch_size: int) -> dict:
         print("HF's assisted generation (assistant_early_exit) decodes one greedy or sampled row only: left out here")
     for family, settings in table.values():
         configure(model, settings)
-        timed_generate(model, batches[: a.warmup], family, a)
+        timed_generate(model, batches[: a.warmup], family, a, settings=settings)
     # Interleaved: every batch is decoded by each method in turn, the order rotating from batch to batch, so the
     # slow phases of a noisy machine (its speed drifts by tens of percent within seconds) hit all methods alike.
     # Each method keeps its own adaptive threshold and counts across the batches of a pass.
@@ -218,14 +221,15 @@ def run(a, d: SimpleNamespace, batch_size: int) -> dict:
             for name in names[k:] + names[:k]:
                 family, settings = table[name]
                 configure(model, settings, state[name])
-                (out,), t = timed_generate(model, [enc], family, a, seed=rep * 100003 + b)
+                (out,), t = timed_generate(model, [enc], family, a, seed=rep * 100003 + b, settings=settings)
                 state[name] = model.exit_state
                 outs[name].append(out)
                 spent[name] += t
                 # time to first token: the same call stopped after one token, with a throw-away exit state (the
                 # method's threshold and counts stay those of its whole calls)
                 configure(model, settings)
-                (first,), t = timed_generate(model, [enc], family, a, seed=rep * 100003 + b, max_new_tokens=1)
+                (first,), t = timed_generate(model, [enc], family, a, seed=rep * 100003 + b, max_new_tokens=1,
+                                             settings=settings)
                 firsts[name].append(first)
                 first_spent[name] += t
         for name in names:
@@ -234,7 +238,8 @@ def run(a, d: SimpleNamespace, batch_size: int) -> dict:
             if a.do_sample:  # quality as the mean over the passes' seeds
                 qualities[name].append(score(a, decode_new(tok, outs[name], batches, decoder_only), refs))
             st = state[name]
-            last[name] = (outs[name], st.stats, st.threshold.bmm if table[name][0] == "free_adaptive" else None)
+            fitted = next((t.bmm for t in st.thresholds.values()), None)  # the method's one threshold state
+            last[name] = (outs[name], st.stats, fitted if table[name][0] == "free_adaptive" else None)
     for n, (name, (family, settings)) in enumerate(table.items(), 1):
         outs, stats, fitted = last[name]
         bmm = fitted or bmm
@@ -328,7 +333,7 @@ def profile_methods(model, batches, table, a, tok, decoder_only, top=8) -> dict:
             for m, fn in wrapped.items():
                 setattr(torch.Tensor, m, fn)
             with profile(activities=acts) as prof:
-                outs, wall = timed_generate(model, batches, family, a)
+                outs, wall = timed_generate(model, batches, family, a, settings=settings)
         finally:
             for m, fn in own.items():
                 setattr(torch.Tensor, m, fn) if fn is not None else delattr(torch.Tensor, m)
