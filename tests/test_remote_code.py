@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 
 import pytest
 import torch
@@ -23,7 +24,9 @@ NEW = 12
 FREE = dict(use_shallow_deep=True, shallow_exit_layer=1, shallow2deep_conf_type="softmax")
 
 CHILD = r"""
-import importlib.util, json, sys, torch
+import sys
+sys.path += sys.argv[4:]  # the installed packages only: -S skipped site, so no .pth put this repository back
+import importlib.util, json, torch
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 assert importlib.util.find_spec("models") is None and importlib.util.find_spec("additional_args") is None
 d, auto, free = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
@@ -61,9 +64,11 @@ def test_saved_checkpoint_loads_with_trust_remote_code_without_this_repository(c
     module, cls = cfg["auto_map"][auto].split(".")
     assert os.path.isfile(os.path.join(d, f"{module}.py"))
     env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "PYTHONPATH": ""}
-    # -I: no current directory, no PYTHONPATH, no user site: only the interpreter's installed packages
-    p = subprocess.run([sys.executable, "-I", "-c", CHILD, d, auto, json.dumps(FREE)], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=300)
+    # -I: no current directory, no PYTHONPATH, no user site; -S: no site-packages processing (the editable install
+    # of this repository is a .pth there): the child adds the site-packages folders alone
+    site = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    p = subprocess.run([sys.executable, "-I", "-S", "-c", CHILD, d, auto, json.dumps(FREE), *site], cwd=tmp_path,
+                       env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     got = json.loads(p.stdout.strip().splitlines()[-1])
     assert got["class"].startswith("transformers_modules.") and got["class"].endswith(f"{module}.{cls}")
