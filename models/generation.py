@@ -269,6 +269,16 @@ class EarlyExitGenerationMixin:
     def reset_exit_state(self) -> None:
         self.exit_state = ExitState()
 
+    def init_continuous_batching(self, generation_config=None, *args, **kwargs):
+        """HF's continuous batching (`transformers serve --continuous-batching`, `generate_batch`) runs its own paged
+        decoding loop, which cannot apply an exit method: refused by name rather than decoding the full model."""
+        policy = self.exit_policy(self.exit_settings(generation_config))
+        if policy.method != "full" or policy.fast_kernels:
+            raise ExitSettingsError(f"Continuous batching runs HF's own decoding loop and cannot apply the exit "
+                                    f"settings ({policy.method}); decode with generate() (transformers serve without "
+                                    f"--continuous-batching)")
+        return super().init_continuous_batching(generation_config, *args, **kwargs)
+
     def generate(self, inputs=None, generation_config=None, use_engine: bool | None = None, **kwargs):
         _check_fields(generation_config)
         overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in DECODING_FIELDS}

@@ -125,3 +125,11 @@ def test_two_threads_decoding_one_model_with_their_own_settings():
     for i, s in enumerate(settings):
         assert got[i] == alone[i] * 3, s
     assert m.exit_policy().method == "full" and not any("forward" in vars(mod) for mod in m.modules())
+
+
+def test_continuous_batching_is_refused_with_an_exit_method():
+    m = make_model(**FREE, shallow2deep_conf_threshold=0.3)
+    with pytest.raises(ExitSettingsError, match="Continuous batching"):
+        m.init_continuous_batching()
+    with pytest.raises(ExitSettingsError, match="Continuous batching"):
+        make_model().init_continuous_batching(GenerationConfig(**VERIFY))
