@@ -53,7 +53,7 @@ class ExitSettingsError(_HTTPError, InputError):
         return self.detail
 
 
-# What the call gives: method keys whose being on selects the method.
+# The settings that select a method when on (one method at a time).
 METHOD_KEYS = ("static_exit_layer", "use_early_exit", "use_shallow_deep")
 # Records a checkpoint's generation_config.json may carry beside the settings (calibration's guarantee).
 RECORD_FIELDS = ("exit_calibration",)
@@ -115,7 +115,8 @@ def check_generation_config(gc: GenerationConfig, method: str) -> None:
            and not (k == "num_beam_groups" and getattr(gc, k) == 1)]
     if bad:
         raise ExitSettingsError(f"Early-exit decoding ({method}) cannot apply: {'; '.join(bad)}. Set them to their "
-                         f"defaults (in the call or in model.generation_config), or decode without an exit method.")
+                                f"defaults (in the call or in model.generation_config), or decode without an exit "
+                                f"method.")
 
 
 @dataclass
