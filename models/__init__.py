@@ -10,7 +10,7 @@ from additional_args import DECODING_FIELDS, update_config
 from util.checks import InputError, looks_local, require_model_path
 from models.modeling_bart import (EffBartForConditionalGeneration, EffMarianMTModel, EffMBartForConditionalGeneration,
                                   EffPegasusForConditionalGeneration)
-from models.generation import METHOD_KEYS
+from models.generation import call_over, exit_fields_set
 from models.modeling_common import EXIT_MODULES, EarlyExitModelMixin, MetaHead, freeze_all_but_meta_head
 from models.modeling_llama import (EffGemma2ForCausalLM, EffGemma3ForCausalLM, EffLlamaForCausalLM,
                                    EffMistralForCausalLM, EffPhi3ForCausalLM, EffQwen2ForCausalLM, EffQwen3ForCausalLM)
@@ -150,9 +150,7 @@ def load_model_and_tokenizer(model_args, add_args, max_answer_length=None, train
     # Decoding flags given on the command line beat the checkpoint's generation_config.json too (a calibrated
     # threshold, say); what decodes is reported back in `settings` and checked here, before any data is read.
     flags = {k: v for k, v in add_args.given().items() if k in DECODING_FIELDS}
-    if any(flags.get(k) not in (None, False) for k in METHOD_KEYS):
-        flags = {**dict.fromkeys(METHOD_KEYS), **flags}
-    for k, v in flags.items():
+    for k, v in call_over(exit_fields_set(model.generation_config), flags).items():
         setattr(model.generation_config, k, v)
     settings.update(model.exit_settings())
     if not training:

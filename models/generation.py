@@ -178,12 +178,23 @@ def exit_fields_set(gc: GenerationConfig | None) -> dict:
     return {k: v for k, v in vars(gc).items() if k in DECODING_FIELDS and v is not None} if gc is not None else {}
 
 
+def call_over(settings: dict, call: dict) -> dict:
+    """`settings` with a call's (or the command line's) exit settings on top: a call that turns a method on turns off
+    the methods it does not name."""
+    if any(call.get(k) not in (None, False) for k in METHOD_KEYS):
+        settings = {**settings, **dict.fromkeys(METHOD_KEYS)}
+    return {**settings, **call}
+
+
+_HF_FIELDS = frozenset(vars(GenerationConfig()))
+
+
 def _check_fields(gc: GenerationConfig | None) -> None:
     """A field of the call's generation_config that neither HF nor the exit settings know would be kept by HF and
     read by nobody: refuse it (a misspelt exit setting must not decode with the default)."""
     if gc is None:
         return
-    known = set(vars(GenerationConfig())) | set(DECODING_FIELDS) | set(RECORD_FIELDS)
+    known = _HF_FIELDS | set(DECODING_FIELDS) | set(RECORD_FIELDS)
     unknown = sorted(k for k in vars(gc) if k not in known and not k.startswith("_"))
     if unknown:
         raise ExitSettingsError(f"generation_config has unknown fields {unknown}: neither generation settings nor "
@@ -230,11 +241,7 @@ class EarlyExitGenerationMixin:
             raise ExitSettingsError(f"{unknown} are not exit settings (those are {list(DECODING_FIELDS)})")
         s = config_settings(self.config)
         s.update(exit_fields_set(getattr(self, "generation_config", None)))
-        call = {**exit_fields_set(generation_config), **overrides}
-        if any(call.get(k) not in (None, False) for k in METHOD_KEYS):
-            s.update({k: None for k in METHOD_KEYS})
-        s.update(call)
-        return s
+        return call_over(s, {**exit_fields_set(generation_config), **overrides})
 
     def exit_policy(self, settings: dict | None = None) -> Policy:
         """The decoding policy of `settings` (default: the model's own); ExitSettingsError if they cannot decode."""
